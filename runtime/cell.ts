@@ -1,0 +1,351 @@
+/**
+ * An actor cell: one running actor with its mailbox, timers and outstanding asks. Both hosts
+ * run actors through cells; what differs between them (clock, randomness, routing, disk) comes
+ * in through `CellPlatform`.
+ */
+import type { Logger } from 'pino';
+import type { Actor, ActorContext, ActorId, ActorMetrics, ActorSpec, AskOptions, StoreOptions } from './actor.js';
+import { ASK, REPLY, REPLY_ERROR, SEND, type Envelope } from './codec.js';
+import {
+  ActorUnavailableError,
+  AskTimeoutError,
+  MailboxFullError,
+  assert,
+  fromWireError,
+  toWireError,
+  type WireError,
+} from './errors.js';
+import type { DurableStore } from './store.js';
+
+export const DEFAULT_ASK_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAILBOX_LIMIT = 100_000;
+
+export interface CellPlatform {
+  now(): number;
+  random(): number;
+  setTimer(delayMs: number, fn: () => void): unknown;
+  clearTimer(handle: unknown): void;
+  /** Sends an envelope on its way. Throws UnknownActorError for an id never registered. */
+  route(env: Envelope): void;
+  /** Why `id` cannot take messages now, or null if it is up. */
+  downReason(id: ActorId): string | null;
+  store(actor: ActorId, name: string, options: StoreOptions): DurableStore;
+  /** The actor threw (or its promise rejected): the host crashes and supervises it. */
+  crashed(cell: ActorCell, err: unknown): void;
+  readonly logger: Logger;
+}
+
+type State = 'starting' | 'running' | 'dead';
+type MailItem = Envelope | (() => void);
+
+interface PendingAsk {
+  to: ActorId;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: unknown;
+}
+
+export class ActorCell {
+  readonly id: ActorId;
+  readonly role: string;
+  readonly metrics: ActorMetrics = {
+    msgsIn: 0,
+    msgsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    mailboxDepth: 0,
+    overflows: 0,
+    faultDrops: 0,
+    restarts: 0,
+  };
+  private state: State = 'starting';
+  private paused = false;
+  private readonly mailbox: MailItem[] = [];
+  private mailboxHead = 0;
+  private readonly mailboxLimit: number;
+  private readonly timers = new Map<number, unknown>();
+  private nextTimerId = 1;
+  private readonly asks = new Map<number, PendingAsk>();
+  private nextAskId = 1;
+  /** The ask being handled now: [asker, askId], or null. */
+  private current: [ActorId, number] | null = null;
+  private readonly stores = new Map<string, DurableStore>();
+  readonly ctx: ActorContext;
+
+  constructor(
+    readonly spec: ActorSpec,
+    private readonly actor: Actor,
+    private readonly platform: CellPlatform,
+    incarnation: number,
+  ) {
+    this.id = spec.id;
+    this.role = spec.role;
+    this.mailboxLimit = spec.mailboxLimit ?? DEFAULT_MAILBOX_LIMIT;
+    this.metrics.restarts = incarnation;
+    this.ctx = this.makeContext(incarnation);
+  }
+
+  get isDead(): boolean {
+    return this.state === 'dead';
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Runs onStart; messages that arrive meanwhile wait in the mailbox. */
+  async start(): Promise<void> {
+    try {
+      await this.actor.onStart?.(this.ctx);
+    } catch (err) {
+      this.platform.crashed(this, err);
+      return;
+    }
+    if (this.state === 'dead') return;
+    this.state = 'running';
+    this.drain();
+  }
+
+  /** An envelope arrives for this actor. */
+  deliver(env: Envelope, bytes: number): void {
+    this.metrics.msgsIn++;
+    this.metrics.bytesIn += bytes;
+    if (this.state === 'dead') {
+      this.refuse(env, new ActorUnavailableError(this.id, 'stopped'));
+      return;
+    }
+    if (!this.paused && this.mailboxHead === this.mailbox.length) {
+      // Replies are taken even while onStart runs, so onStart may await an ask.
+      if (this.state === 'running' || env[0] === REPLY || env[0] === REPLY_ERROR) {
+        this.handle(env);
+        return;
+      }
+    }
+    this.enqueue(env);
+  }
+
+  private enqueue(item: MailItem): void {
+    if (this.mailbox.length - this.mailboxHead >= this.mailboxLimit) {
+      // Overflow policy: the newest message is dropped (an ask is refused at once).
+      this.metrics.overflows++;
+      if (typeof item !== 'function') this.refuse(item, new MailboxFullError(this.id));
+      return;
+    }
+    this.mailbox.push(item);
+    this.metrics.mailboxDepth = this.mailbox.length - this.mailboxHead;
+  }
+
+  private drain(): void {
+    while (this.mailboxHead < this.mailbox.length && this.state === 'running' && !this.paused) {
+      const item = this.mailbox[this.mailboxHead]!;
+      this.mailbox[this.mailboxHead++] = undefined as unknown as MailItem;
+      if (typeof item === 'function') this.runGuarded(item);
+      else this.handle(item);
+    }
+    if (this.mailboxHead === this.mailbox.length) {
+      this.mailbox.length = 0;
+      this.mailboxHead = 0;
+    } else if (this.mailboxHead > 1024 && this.mailboxHead * 2 > this.mailbox.length) {
+      this.mailbox.splice(0, this.mailboxHead);
+      this.mailboxHead = 0;
+    }
+    this.metrics.mailboxDepth = this.mailbox.length - this.mailboxHead;
+  }
+
+  private handle(env: Envelope): void {
+    const kind = env[0];
+    if (kind === REPLY || kind === REPLY_ERROR) {
+      const pending = this.asks.get(env[3]);
+      if (!pending) return; // timed out or rejected already
+      this.asks.delete(env[3]);
+      this.platform.clearTimer(pending.timer);
+      if (kind === REPLY) pending.resolve(env[4]);
+      else pending.reject(fromWireError(env[4] as WireError));
+      return;
+    }
+    this.current = kind === ASK ? [env[2], env[3]] : null;
+    try {
+      const result = this.actor.onMessage(this.ctx, env[2], env[4]);
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).then(undefined, (err) => this.platform.crashed(this, err));
+      }
+    } catch (err) {
+      this.platform.crashed(this, err);
+    } finally {
+      this.current = null;
+    }
+  }
+
+  private runGuarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.platform.crashed(this, err);
+    }
+  }
+
+  private refuse(env: Envelope, err: Error): void {
+    if (env[0] !== ASK) return;
+    try {
+      this.platform.route([REPLY_ERROR, env[2], this.id, env[3], toWireError(err)]);
+    } catch {
+      /* the asker is gone too */
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.state === 'running') this.drain();
+  }
+
+  /** Another actor went down: asks waiting on it fail now rather than at their timeout. */
+  peerDown(peer: ActorId, reason: string): void {
+    if (this.asks.size === 0) return;
+    for (const [id, pending] of this.asks) {
+      if (pending.to !== peer) continue;
+      this.asks.delete(id);
+      this.platform.clearTimer(pending.timer);
+      pending.reject(new ActorUnavailableError(peer, reason));
+    }
+  }
+
+  /** Stops the cell at once: timers cancelled, queued asks refused, stores closed. */
+  kill(reason: string): void {
+    if (this.state === 'dead') return;
+    this.state = 'dead';
+    for (const handle of this.timers.values()) this.platform.clearTimer(handle);
+    this.timers.clear();
+    for (const pending of this.asks.values()) this.platform.clearTimer(pending.timer);
+    this.asks.clear(); // the asker itself is gone: nobody awaits these promises
+    const queued = this.mailbox.slice(this.mailboxHead);
+    this.mailbox.length = 0;
+    this.mailboxHead = 0;
+    this.metrics.mailboxDepth = 0;
+    for (const item of queued) if (typeof item !== 'function') this.refuse(item, new ActorUnavailableError(this.id, reason));
+    for (const store of this.stores.values()) store.close().catch(() => {});
+    this.stores.clear();
+  }
+
+  /** Orderly stop: onStop runs, then the cell is killed. */
+  async stop(): Promise<void> {
+    if (this.state === 'dead') return;
+    try {
+      await this.actor.onStop?.(this.ctx);
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'onStop failed');
+    }
+    this.kill('stopped');
+  }
+
+  status(): Record<string, unknown> {
+    const base = { actor: this.id, role: this.role, state: this.state, paused: this.paused };
+    if (this.state === 'dead' || !this.actor.status) return base;
+    return { ...base, ...this.actor.status(this.ctx) };
+  }
+
+  private makeContext(incarnation: number): ActorContext {
+    const platform = this.platform;
+    const log = platform.logger.child({ actor: this.spec.id, role: this.spec.role });
+    const cell = this;
+    return {
+      self: this.spec.id,
+      role: this.spec.role,
+      args: this.spec.args,
+      incarnation,
+      log,
+      send(to, msg) {
+        cell.assertAlive();
+        cell.metrics.msgsOut++;
+        platform.route([SEND, to, cell.id, 0, msg]);
+      },
+      ask<R>(to: ActorId, msg: unknown, options?: AskOptions): Promise<R> {
+        cell.assertAlive();
+        const down = platform.downReason(to);
+        if (down !== null) return Promise.reject(new ActorUnavailableError(to, down));
+        const askId = cell.nextAskId++;
+        const timeoutMs = options?.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+        return new Promise<R>((resolve, reject) => {
+          const timer = platform.setTimer(timeoutMs, () => {
+            if (cell.asks.delete(askId)) reject(new AskTimeoutError(to, timeoutMs));
+          });
+          cell.asks.set(askId, { to, resolve: resolve as (v: unknown) => void, reject, timer });
+          cell.metrics.msgsOut++;
+          try {
+            platform.route([ASK, to, cell.id, askId, msg]);
+          } catch (err) {
+            cell.asks.delete(askId);
+            platform.clearTimer(timer);
+            reject(err as Error);
+          }
+        });
+      },
+      reply(value) {
+        const cur = cell.current;
+        if (!cur) return;
+        cell.current = null;
+        cell.metrics.msgsOut++;
+        platform.route([REPLY, cur[0], cell.id, cur[1], value]);
+      },
+      replyError(err) {
+        const cur = cell.current;
+        if (!cur) return;
+        cell.current = null;
+        cell.metrics.msgsOut++;
+        platform.route([REPLY_ERROR, cur[0], cell.id, cur[1], toWireError(err)]);
+      },
+      replier() {
+        const cur = cell.current;
+        if (!cur) return null;
+        cell.current = null;
+        let done = false;
+        const send = (kind: typeof REPLY | typeof REPLY_ERROR, value: unknown) => {
+          if (done || cell.state === 'dead') return;
+          done = true;
+          cell.metrics.msgsOut++;
+          try {
+            platform.route([kind, cur[0], cell.id, cur[1], value]);
+          } catch {
+            /* asker gone */
+          }
+        };
+        return { ok: (v) => send(REPLY, v), error: (e) => send(REPLY_ERROR, toWireError(e)) };
+      },
+      setTimer(delayMs, fn) {
+        cell.assertAlive();
+        assert(delayMs >= 0 && Number.isFinite(delayMs), `timer delay ${delayMs} ms must be finite and >= 0`);
+        const id = cell.nextTimerId++;
+        const handle = platform.setTimer(delayMs, () => {
+          if (!cell.timers.delete(id) || cell.state === 'dead') return;
+          if (cell.paused || cell.state === 'starting') cell.enqueue(fn);
+          else cell.runGuarded(fn);
+        });
+        cell.timers.set(id, handle);
+        return id;
+      },
+      cancelTimer(id) {
+        const handle = cell.timers.get(id);
+        if (handle === undefined) return;
+        cell.timers.delete(id);
+        platform.clearTimer(handle);
+      },
+      now: () => platform.now(),
+      random: () => platform.random(),
+      store(name, options = {}) {
+        let store = cell.stores.get(name);
+        if (!store) {
+          store = platform.store(cell.id, name, options);
+          cell.stores.set(name, store);
+        }
+        return store;
+      },
+    };
+  }
+
+  private assertAlive(): void {
+    if (this.state === 'dead') throw new ActorUnavailableError(this.id, 'this actor was stopped');
+  }
+}

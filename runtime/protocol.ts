@@ -1,0 +1,47 @@
+/**
+ * The control protocol between the ThreadHost (main thread) and its workers, in one typed
+ * file. Actor traffic never uses it: actors talk over direct MessageChannels between workers.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { ActorId, ActorMetrics, ActorSpec } from './actor.js';
+import type { FaultState } from './faults.js';
+
+export interface WorkerInit {
+  slot: number;
+  seed: number;
+  logLevel: string;
+  logDestination: number | string;
+  dataDir: string;
+  storage: 'disk' | 'memory';
+  directory: [ActorId, number][];
+  down: [ActorId, string][];
+  faults: FaultState;
+  ports: [number, MessagePort][];
+  control: MessagePort;
+}
+
+export type ToWorker =
+  | { t: 'spawn'; spec: ActorSpec; incarnation: number }
+  | { t: 'kill'; id: ActorId; reason: string }
+  | { t: 'stop'; id: ActorId }
+  | { t: 'pause'; id: ActorId; paused: boolean }
+  | { t: 'dir'; id: ActorId; slot: number; down: string | null }
+  | { t: 'forget'; id: ActorId }
+  | { t: 'faults'; state: FaultState }
+  | { t: 'port'; slot: number; port: MessagePort }
+  | { t: 'closePort'; slot: number }
+  | { t: 'shutdown' };
+
+export type FromWorker =
+  | { t: 'crashed'; id: ActorId; reason: string }
+  | { t: 'stopped'; id: ActorId }
+  | { t: 'shutdownDone' };
+
+/** What each worker serves over comlink on its control port. */
+export interface WorkerControl {
+  status(id: ActorId): Record<string, unknown>;
+  metrics(id: ActorId): ActorMetrics | null;
+  /** Frames that failed to decode on this worker. */
+  decodeErrors(): number;
+  ping(): number;
+}

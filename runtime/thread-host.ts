@@ -1,0 +1,337 @@
+/**
+ * ThreadHost: actors on real worker threads. Each placement group (by default each actor) gets
+ * a worker; workers talk over direct MessageChannels that the host creates and transfers; a
+ * crash terminates the worker with no goodbye; stores are lmdb directories on disk.
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Logger } from 'pino';
+import type { ActorContext, ActorId, ActorMetrics, ActorSpec } from './actor.js';
+import { ActorCell } from './cell.js';
+import { UnknownActorError } from './errors.js';
+import { NO_FAULTS, type FaultState } from './faults.js';
+import { HOST_ID, Host } from './host.js';
+import { createLogger } from './log.js';
+import type { FromWorker, ToWorker, WorkerControl, WorkerInit } from './protocol.js';
+import { Router } from './router.js';
+import { MemoryStore } from './store.js';
+
+export interface ThreadHostOptions {
+  /** Root of the actors' data directories (default: a fresh directory under the OS temp dir). */
+  dataDir?: string;
+  /** 'disk' (lmdb, default) or 'memory' (nothing survives a crash; for benchmarks). */
+  storage?: 'disk' | 'memory';
+  seed?: number;
+  logLevel?: string;
+  /** File descriptor or path of the cluster's single log stream (default stderr). */
+  logDestination?: number | string;
+  /** How long shutdown waits for a worker's orderly stop before terminating it. */
+  shutdownGraceMs?: number;
+}
+
+interface WorkerSlot {
+  group: string;
+  slot: number;
+  worker: Worker;
+  actors: Set<ActorId>;
+  control: Comlink.Remote<WorkerControl>;
+  controlPort: import('node:worker_threads').MessagePort;
+  gone: boolean;
+}
+
+function workerScript(): URL {
+  const here = new URL(import.meta.url);
+  // Tests import the TypeScript sources; workers always run the compiled tree.
+  return here.pathname.endsWith('.ts') ? new URL('../dist/runtime/worker.js', here) : new URL('./worker.js', here);
+}
+
+export class ThreadHost extends Host {
+  readonly kind = 'thread' as const;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  private readonly options: Required<Omit<ThreadHostOptions, 'dataDir'>>;
+  private readonly groups = new Map<string, WorkerSlot>();
+  private readonly slots = new Map<number, WorkerSlot>();
+  private nextSlot = 1;
+  private readonly location = new Map<ActorId, number>();
+  private readonly downReasons = new Map<ActorId, string>();
+  private faultState: FaultState = NO_FAULTS;
+  private readonly router: Router;
+  private readonly hostCell: ActorCell;
+  private closed = false;
+
+  constructor(options: ThreadHostOptions = {}) {
+    super();
+    this.dataDir = options.dataDir ?? join(tmpdir(), `actorkube-${process.pid}-${Date.now()}`);
+    mkdirSync(this.dataDir, { recursive: true });
+    this.options = {
+      storage: options.storage ?? 'disk',
+      seed: options.seed ?? 1,
+      logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'info',
+      logDestination: options.logDestination ?? 2,
+      shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
+    };
+    this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
+    this.router = new Router({
+      slot: 0,
+      seed: this.options.seed,
+      logger: this.logger,
+      store: () => new MemoryStore(),
+      crashed: (_cell, err) => this.logger.error({ err }, 'host cell failed'),
+    });
+    this.router.setLocation(HOST_ID, 0, null);
+    this.location.set(HOST_ID, 0);
+    this.hostCell = new ActorCell({ id: HOST_ID, role: 'host', module: '' }, { onMessage() {} }, this.router.platform, 0);
+    this.router.addCell(this.hostCell);
+    void this.hostCell.start();
+  }
+
+  now(): number {
+    return this.router.platform.now();
+  }
+
+  random(): number {
+    return Math.random();
+  }
+
+  setTimer(delayMs: number, fn: () => void): unknown {
+    return setTimeout(fn, delayMs);
+  }
+
+  clearTimer(handle: unknown): void {
+    clearTimeout(handle as NodeJS.Timeout);
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  protected get hostContext(): ActorContext {
+    return this.hostCell.ctx;
+  }
+
+  /** Number of live worker threads. */
+  get workerCount(): number {
+    return this.slots.size;
+  }
+
+  /** Worker thread ids of the live workers (for tests that check nothing is left running). */
+  workerThreadIds(): number[] {
+    return [...this.slots.values()].map((w) => w.worker.threadId);
+  }
+
+  // ---- workers ------------------------------------------------------------------------------------
+  private broadcast(msg: ToWorker, transfer?: never[]): void {
+    for (const w of this.slots.values()) if (!w.gone) w.worker.postMessage(msg, transfer);
+  }
+
+  private startWorker(group: string): WorkerSlot {
+    const slot = this.nextSlot++;
+    const ports: [number, import('node:worker_threads').MessagePort][] = [];
+    // A direct channel to every live thread, main included.
+    {
+      const { port1, port2 } = new MessageChannel();
+      ports.push([0, port1]);
+      this.router.addPort(slot, port2);
+    }
+    for (const other of this.slots.values()) {
+      if (other.gone) continue;
+      const { port1, port2 } = new MessageChannel();
+      ports.push([other.slot, port1]);
+      other.worker.postMessage({ t: 'port', slot, port: port2 } satisfies ToWorker, [port2 as never]);
+    }
+    const controlChannel = new MessageChannel();
+    const directory: [ActorId, number][] = [...this.location];
+    const init: WorkerInit = {
+      slot,
+      seed: this.options.seed * 7919 + slot,
+      logLevel: this.options.logLevel,
+      logDestination: this.options.logDestination,
+      dataDir: this.dataDir,
+      storage: this.options.storage,
+      directory,
+      down: [...this.downReasons],
+      faults: this.faultState,
+      ports,
+      control: controlChannel.port2,
+    };
+    const worker = new Worker(workerScript(), {
+      workerData: init,
+      transferList: [...ports.map(([, p]) => p), controlChannel.port2] as never[],
+      name: `actorkube:${group}`,
+    });
+    const w: WorkerSlot = {
+      group,
+      slot,
+      worker,
+      actors: new Set(),
+      control: Comlink.wrap<WorkerControl>(nodeEndpoint(controlChannel.port1)),
+      controlPort: controlChannel.port1,
+      gone: false,
+    };
+    worker.on('message', (m: FromWorker) => this.onWorkerMessage(w, m));
+    worker.on('error', (err) => this.logger.error({ err, group }, 'worker failed'));
+    worker.on('exit', (code) => this.onWorkerExit(w, code));
+    this.groups.set(group, w);
+    this.slots.set(slot, w);
+    return w;
+  }
+
+  private onWorkerMessage(w: WorkerSlot, m: FromWorker): void {
+    if (m.t === 'crashed') {
+      if (!w.actors.delete(m.id)) return;
+      this.markDown(m.id, m.reason);
+      this.actorFailed(m.id, m.reason);
+      this.retireIfEmpty(w);
+    }
+  }
+
+  /** Forgets a worker: its ports are closed everywhere and its actors are down. */
+  private dropWorker(w: WorkerSlot): void {
+    if (w.gone) return;
+    w.gone = true;
+    this.slots.delete(w.slot);
+    if (this.groups.get(w.group) === w) this.groups.delete(w.group);
+    this.router.closePort(w.slot);
+    this.broadcast({ t: 'closePort', slot: w.slot });
+    w.controlPort.close();
+  }
+
+  private onWorkerExit(w: WorkerSlot, code: number): void {
+    const wasGone = w.gone;
+    this.dropWorker(w);
+    if (this.closed) return;
+    const lost = [...w.actors];
+    w.actors.clear();
+    for (const id of lost) {
+      const reason = wasGone ? 'its worker was terminated' : `its worker exited with code ${code}`;
+      this.markDown(id, reason);
+      this.actorFailed(id, reason);
+    }
+  }
+
+  private retireIfEmpty(w: WorkerSlot): void {
+    if (w.actors.size > 0 || w.gone) return;
+    this.dropWorker(w);
+    void w.worker.terminate();
+  }
+
+  private markDown(id: ActorId, reason: string): void {
+    const slot = this.location.get(id) ?? -1;
+    this.downReasons.set(id, reason);
+    this.router.setLocation(id, slot, reason);
+    this.broadcast({ t: 'dir', id, slot, down: reason });
+  }
+
+  // ---- actor lifecycle ------------------------------------------------------------------------------
+  protected startActor(spec: ActorSpec, incarnation: number): void {
+    if (this.closed) return;
+    const group = spec.group ?? spec.id;
+    let w = this.groups.get(group);
+    if (!w || w.gone) w = this.startWorker(group);
+    w.actors.add(spec.id);
+    this.location.set(spec.id, w.slot);
+    this.downReasons.delete(spec.id);
+    // The spawn goes first, so the worker knows the actor before anyone can address it there.
+    w.worker.postMessage({ t: 'spawn', spec, incarnation } satisfies ToWorker);
+    this.router.setLocation(spec.id, w.slot, null);
+    this.broadcast({ t: 'dir', id: spec.id, slot: w.slot, down: null });
+  }
+
+  protected killActor(id: ActorId, reason: string, crash: boolean): void {
+    const slot = this.location.get(id);
+    const w = slot === undefined ? undefined : this.slots.get(slot);
+    this.markDown(id, reason);
+    if (!w || !w.actors.has(id)) return;
+    w.actors.delete(id);
+    if (crash && w.actors.size === 0) {
+      // Alone on its thread: the thread dies with no goodbye.
+      this.dropWorker(w);
+      void w.worker.terminate();
+      return;
+    }
+    w.worker.postMessage({ t: 'kill', id, reason } satisfies ToWorker);
+    this.retireIfEmpty(w);
+  }
+
+  protected override forget(id: ActorId): void {
+    this.location.delete(id);
+    this.downReasons.delete(id);
+    this.router.forget(id);
+    this.broadcast({ t: 'forget', id });
+  }
+
+  protected pauseActor(id: ActorId, paused: boolean): void {
+    const w = this.slotOf(id);
+    w?.worker.postMessage({ t: 'pause', id, paused } satisfies ToWorker);
+  }
+
+  protected applyFaults(state: FaultState): void {
+    this.faultState = state;
+    this.router.setFaults(state);
+    this.broadcast({ t: 'faults', state });
+  }
+
+  private slotOf(id: ActorId): WorkerSlot | undefined {
+    const slot = this.location.get(id);
+    const w = slot === undefined ? undefined : this.slots.get(slot);
+    return w && w.actors.has(id) ? w : undefined;
+  }
+
+  async status(id: ActorId): Promise<Record<string, unknown>> {
+    if (!this.isKnown(id)) throw new UnknownActorError(id);
+    const w = this.slotOf(id);
+    if (!w) return { actor: id, state: 'dead', reason: this.downReasons.get(id) ?? 'not running' };
+    return w.control.status(id);
+  }
+
+  async metrics(id: ActorId): Promise<ActorMetrics> {
+    if (!this.isKnown(id)) throw new UnknownActorError(id);
+    const w = this.slotOf(id);
+    const m = w ? await w.control.metrics(id) : null;
+    if (!m) throw new UnknownActorError(id);
+    return m;
+  }
+
+  /** Frames dropped because they failed to decode, over every live thread. */
+  async decodeErrors(): Promise<number> {
+    let n = this.router.decodeErrors;
+    for (const w of this.slots.values()) n += await w.control.decodeErrors();
+    return n;
+  }
+
+  /** Stops every actor in order and ends every worker; the process can then exit by itself. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopAllSupervisors();
+    const workers = [...this.slots.values()];
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, this.options.shutdownGraceMs);
+            w.worker.on('message', (m: FromWorker) => {
+              if (m.t === 'shutdownDone') {
+                clearTimeout(timer);
+                resolve();
+              }
+            });
+            w.worker.on('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            w.worker.postMessage({ t: 'shutdown' } satisfies ToWorker);
+          }),
+      ),
+    );
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+    for (const w of workers) this.dropWorker(w);
+    this.hostCell.kill('shutdown');
+    this.router.closeAll();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The entry point of every ThreadHost worker: it hosts the actor cells of one placement group,
+ * talks to its peers over direct MessageChannels, and takes control messages from the host.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Actor, ActorFactory, ActorSpec, StoreOptions } from './actor.js';
+import { ActorCell } from './cell.js';
+import { createLogger } from './log.js';
+import type { FromWorker, ToWorker, WorkerControl, WorkerInit } from './protocol.js';
+import { Router } from './router.js';
+import { LmdbStore, MemoryStore, type DurableStore } from './store.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const logger = createLogger({ level: init.logLevel, destination: init.logDestination });
+const post = (m: FromWorker) => port.postMessage(m);
+
+function openStore(actor: string, name: string, options: StoreOptions): DurableStore {
+  if (init.storage === 'memory') return new MemoryStore();
+  const dir = join(init.dataDir, actor, name);
+  mkdirSync(dir, { recursive: true });
+  return LmdbStore.open(dir, { sync: options.sync !== false });
+}
+
+const router = new Router({
+  slot: init.slot,
+  seed: init.seed,
+  logger,
+  store: openStore,
+  crashed: (cell, err) => {
+    if (cell.isDead) return;
+    const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    logger.error({ err, actor: cell.id, role: cell.role }, 'actor crashed');
+    router.removeCell(cell.id, reason);
+    post({ t: 'crashed', id: cell.id, reason });
+  },
+});
+const downReasons = new Map(init.down);
+for (const [id, slot] of init.directory) router.setLocation(id, slot, downReasons.get(id) ?? null);
+for (const [slot, p] of init.ports) router.addPort(slot, p);
+router.setFaults(init.faults);
+
+const factories = new Map<string, ActorFactory>();
+async function loadFactory(spec: ActorSpec): Promise<ActorFactory> {
+  const key = `${spec.module}#${spec.export ?? 'default'}`;
+  let f = factories.get(key);
+  if (!f) {
+    const mod = await import(new URL(`../${spec.module}`, import.meta.url).href);
+    f = mod[spec.export ?? 'default'] as ActorFactory;
+    if (typeof f !== 'function') throw new Error(`${spec.module} has no actor factory export "${spec.export ?? 'default'}"`);
+    factories.set(key, f);
+  }
+  return f;
+}
+
+async function spawn(spec: ActorSpec, incarnation: number): Promise<void> {
+  let actor: Actor;
+  try {
+    actor = (await loadFactory(spec))(spec.args);
+  } catch (err) {
+    logger.error({ err, actor: spec.id }, 'actor could not be created');
+    post({ t: 'crashed', id: spec.id, reason: `could not be created: ${String(err)}` });
+    return;
+  }
+  const cell = new ActorCell(spec, actor, router.platform, incarnation);
+  router.addCell(cell);
+  void cell.start();
+}
+
+const control: WorkerControl = {
+  status: (id) => router.cells.get(id)?.status() ?? { actor: id, state: 'dead' },
+  metrics: (id) => {
+    const cell = router.cells.get(id);
+    return cell ? { ...cell.metrics } : null;
+  },
+  decodeErrors: () => router.decodeErrors,
+  ping: () => init.slot,
+};
+Comlink.expose(control, nodeEndpoint(init.control as never));
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'spawn':
+      void spawn(m.spec, m.incarnation);
+      break;
+    case 'kill':
+      router.removeCell(m.id, m.reason);
+      break;
+    case 'stop': {
+      const cell = router.cells.get(m.id);
+      if (!cell) break;
+      router.cells.delete(m.id);
+      void cell.stop().then(() => post({ t: 'stopped', id: m.id }));
+      break;
+    }
+    case 'pause': {
+      const cell = router.cells.get(m.id);
+      if (cell) (m.paused ? cell.pause() : cell.resume());
+      break;
+    }
+    case 'dir':
+      router.setLocation(m.id, m.slot, m.down);
+      break;
+    case 'forget':
+      router.forget(m.id);
+      break;
+    case 'faults':
+      router.setFaults(m.state);
+      break;
+    case 'port':
+      router.addPort(m.slot, m.port);
+      break;
+    case 'closePort':
+      router.closePort(m.slot);
+      break;
+    case 'shutdown':
+      void (async () => {
+        for (const cell of [...router.cells.values()]) await cell.stop();
+        router.cells.clear();
+        router.flush();
+        post({ t: 'shutdownDone' });
+        router.closeAll();
+        port.close();
+        init.control.close();
+      })();
+      break;
+  }
+});
