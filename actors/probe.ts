@@ -83,10 +83,10 @@ interface BlastCommand {
 export function blaster(): Actor {
   return {
     onMessage(ctx, _from, msg) {
-      const m = msg as BlastCommand;
-      if (m.cmd !== 'blast') return;
+      const m = msg as BlastCommand | AskLatencyCommand;
       const reply = ctx.replier();
-      void blast(ctx, m).then((r) => reply?.ok(r), (e) => reply?.error(e));
+      const work = m.cmd === 'blast' ? blast(ctx, m) : m.cmd === 'askLatency' ? askLatency(ctx, m) : null;
+      work?.then((r) => reply?.ok(r), (e) => reply?.error(e));
     },
   };
 }
@@ -108,4 +108,21 @@ async function blast(ctx: ActorContext, m: BlastCommand): Promise<{ elapsedMs: n
     await ctx.ask(m.to, { cmd: 'count' }, { timeoutMs: 30_000 });
   }
   return { elapsedMs: ctx.now() - start, sent };
+}
+
+interface AskLatencyCommand {
+  cmd: 'askLatency';
+  to: string;
+  count: number;
+}
+
+/** Asks `to` `count` times in sequence; answers with each round trip in microseconds. */
+async function askLatency(ctx: ActorContext, m: AskLatencyCommand): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < m.count; i++) {
+    const t0 = ctx.now();
+    await ctx.ask(m.to, i, { timeoutMs: 5_000 });
+    samples.push((ctx.now() - t0) * 1000);
+  }
+  return samples;
 }

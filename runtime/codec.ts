@@ -17,10 +17,40 @@ export type Envelope = [EnvelopeKind, string, string, number, unknown];
 
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
+/**
+ * Frame layout: one msgpack array `[names, kind, to, from, askId, payload, kind, to, ...]`.
+ * `names` lists the actor ids the frame mentions and `to` / `from` are indexes into it, so a
+ * frame of many messages between the same two actors carries each id once. The table lives in
+ * the frame itself: a lost frame never affects the decoding of another.
+ */
+const FIELDS = 5;
+
 /** Encodes envelopes into a fresh ArrayBuffer of exactly the frame's size. */
 export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  const flat: unknown[] = new Array(1 + envelopes.length * FIELDS);
+  flat[0] = names;
+  let j = 1;
+  for (const env of envelopes) {
+    let to = index.get(env[1]);
+    if (to === undefined) {
+      to = names.push(env[1]) - 1;
+      index.set(env[1], to);
+    }
+    let from = index.get(env[2]);
+    if (from === undefined) {
+      from = names.push(env[2]) - 1;
+      index.set(env[2], from);
+    }
+    flat[j++] = env[0];
+    flat[j++] = to;
+    flat[j++] = from;
+    flat[j++] = env[3];
+    flat[j++] = env[4];
+  }
   // pack() returns a view into msgpackr's shared buffer: copy it out before anyone packs again.
-  const view = packr.pack(envelopes);
+  const view = packr.pack(flat);
   const out = new ArrayBuffer(view.byteLength);
   new Uint8Array(out).set(view);
   return out;
@@ -29,14 +59,24 @@ export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
 /** Decodes a frame; throws on malformed input (the caller drops and counts it). */
 export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
   const bytes = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
-  const value = packr.unpack(bytes);
-  if (!Array.isArray(value)) throw new Error('frame is not an array of envelopes');
-  for (const env of value) {
-    if (!Array.isArray(env) || env.length !== 5 || typeof env[1] !== 'string' || typeof env[2] !== 'string') {
-      throw new Error('malformed envelope in frame');
-    }
+  const flat = packr.unpack(bytes) as unknown[];
+  if (!Array.isArray(flat) || (flat.length - 1) % FIELDS !== 0 || !Array.isArray(flat[0])) {
+    throw new Error('frame is not a list of envelopes');
   }
-  return value as Envelope[];
+  const names = flat[0] as unknown[];
+  const count = (flat.length - 1) / FIELDS;
+  const out: Envelope[] = new Array(count);
+  for (let i = 0, j = 1; i < count; i++, j += FIELDS) {
+    const kind = flat[j];
+    const to = names[flat[j + 1] as number];
+    const from = names[flat[j + 2] as number];
+    const askId = flat[j + 3];
+    if (typeof to !== 'string' || typeof from !== 'string' || typeof askId !== 'number' || !(kind === 0 || kind === 1 || kind === 2 || kind === 3)) {
+      throw new Error(`malformed envelope ${i} in frame`);
+    }
+    out[i] = [kind, to, from, askId, flat[j + 4]];
+  }
+  return out;
 }
 
 /** Encodes one value (for stores and snapshots). Returns an exact-size copy. */

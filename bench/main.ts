@@ -1,0 +1,18 @@
+/**
+ * `npm run bench -- <name> [--json] [--quick]`: runs one benchmark, prints its tables and, with
+ * `--json`, one JSON line last.
+ */
+import { parseBenchArgs } from './util.js';
+
+const benches: Record<string, (args: ReturnType<typeof parseBenchArgs>) => Promise<object>> = {
+  transport: async (a) => (await import('./transport.js')).runTransport(a),
+};
+
+const args = parseBenchArgs(process.argv.slice(2));
+const name = args.rest[0];
+if (!name || !benches[name]) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--quick]`);
+  process.exit(2);
+}
+const result = await benches[name](args);
+if (args.json) console.log(JSON.stringify({ bench: name, ...result }));
