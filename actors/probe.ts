@@ -126,3 +126,97 @@ async function askLatency(ctx: ActorContext, m: AskLatencyCommand): Promise<numb
   }
   return samples;
 }
+
+/**
+ * Throws in onStart while its incarnation is below `args.failures` (default: always), then
+ * answers `{cmd:'incarnation'}` with the incarnation that came up.
+ */
+export function failingStart(args: unknown): Actor {
+  const failures = (args as { failures?: number } | undefined)?.failures ?? Infinity;
+  return {
+    onStart(ctx) {
+      if (ctx.incarnation < failures) throw new Error(`onStart failure ${ctx.incarnation + 1} of ${failures}`);
+    },
+    onMessage(ctx, _from, msg) {
+      if ((msg as { cmd?: string } | null)?.cmd === 'incarnation') ctx.reply(ctx.incarnation);
+    },
+  };
+}
+
+/**
+ * Answers `{cmd:'slow', ms, value}` after `ms` milliseconds (its own timer), any other ask at
+ * once; its status tells how many replies it still owes, so a test knows an ask is in flight.
+ */
+export function slow(): Actor {
+  let owed = 0;
+  return {
+    onMessage(ctx, _from, msg) {
+      const m = msg as { cmd?: string; ms?: number; value?: unknown } | null;
+      if (m?.cmd !== 'slow') return ctx.reply(msg);
+      const r = ctx.replier();
+      owed++;
+      ctx.setTimer(m.ms ?? 1_000, () => {
+        owed--;
+        r?.ok(m.value ?? 'late');
+      });
+    },
+    status: () => ({ owed }),
+  };
+}
+
+/**
+ * On `{cmd:'start', to, perTick}` sends `perTick` messages to `to` on every timer tick until
+ * `{cmd:'stop'}`, which answers with the number sent. Sends to a destination that is down are
+ * lost, as on a real network, so the burst goes on through the destination's crashes.
+ */
+export function burster(): Actor {
+  let timer = 0;
+  let sent = 0;
+  let running = false;
+  return {
+    onMessage(ctx, _from, msg) {
+      const m = msg as { cmd: string; to?: string; perTick?: number };
+      if (m.cmd === 'start' && !running) {
+        running = true;
+        const to = m.to!;
+        const perTick = m.perTick ?? 100;
+        const tick = () => {
+          for (let i = 0; i < perTick; i++) ctx.send(to, { n: sent++ });
+          timer = ctx.setTimer(1, tick);
+        };
+        tick();
+        return ctx.reply(true);
+      }
+      if (m.cmd === 'stop') {
+        running = false;
+        ctx.cancelTimer(timer);
+        return ctx.reply(sent);
+      }
+      if (m.cmd === 'sent') return ctx.reply(sent);
+    },
+  };
+}
+
+/**
+ * Tallies arrivals by sender. `{cmd:'fanout', to, count}` sends `count` `{seq, sentAt}` messages
+ * to each actor in `to`; `{cmd:'tally'}` answers `{[sender]: n}`; `{cmd:'log'}` answers every
+ * arrival as `[sender, seq, sentAt, arrivedAt]`, oldest first.
+ */
+export function peer(): Actor {
+  const tally: Record<string, number> = {};
+  const log: [string, number, number, number][] = [];
+  return {
+    onMessage(ctx, from, msg) {
+      const m = msg as { cmd?: string; to?: string[]; count?: number; seq?: number; sentAt?: number };
+      if (m.cmd === 'fanout') {
+        const now = ctx.now();
+        for (const to of m.to!) for (let seq = 0; seq < m.count!; seq++) ctx.send(to, { seq, sentAt: now });
+        return ctx.reply(m.to!.length * m.count!);
+      }
+      if (m.cmd === 'tally') return ctx.reply(tally);
+      if (m.cmd === 'log') return ctx.reply(log);
+      tally[from] = (tally[from] ?? 0) + 1;
+      log.push([from, m.seq ?? -1, m.sentAt ?? -1, ctx.now()]);
+    },
+  };
+}

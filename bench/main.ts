@@ -6,6 +6,7 @@ import { parseBenchArgs } from './util.js';
 
 const benches: Record<string, (args: ReturnType<typeof parseBenchArgs>) => Promise<object>> = {
   transport: async (a) => (await import('./transport.js')).runTransport(a),
+  raft: async (a) => (await import('./raft.js')).runRaft(a),
 };
 
 const args = parseBenchArgs(process.argv.slice(2));

@@ -137,8 +137,8 @@ export class FaultPlan {
   }
 
   /**
-   * Each member sees a majority, and no two members see the same majority (Jepsen's
-   * majorities ring). Returns each member's view.
+   * Each member hears from a majority (its view, itself included), and no two members have the
+   * same view (Jepsen's majorities ring). Returns each member's view.
    */
   majoritiesRing(members: readonly string[], rng: Rng): Record<string, string[]> {
     const ring = rng.shuffle([...members]);
@@ -154,9 +154,12 @@ export class FaultPlan {
       }
       views[ring[i]!] = [...view];
     }
+    // A member hears exactly its view (Jepsen's grudge). For some sizes (3, 6, 7, ...) no ring of
+    // distinct majorities is symmetric, so blocking only mutual pairs would leave less than a
+    // majority: block the incoming direction alone.
     for (const a of members) {
       for (const b of members) {
-        if (a !== b && !(views[a]!.includes(b) && views[b]!.includes(a))) this.blocked.add(`${a}>${b}`);
+        if (a !== b && !views[a]!.includes(b)) this.blocked.add(`${b}>${a}`);
       }
     }
     this.changed();

@@ -21,6 +21,7 @@ export abstract class Host {
   private readonly supervisors = new Map<string, Supervisor>();
   private readonly owner = new Map<ActorId, Supervisor>();
   private readonly listeners = new Set<(e: SupervisorEvent) => void>();
+  private readonly inbox = new Set<(from: ActorId, msg: unknown) => void>();
   /** Every supervision event so far, oldest first (bounded). */
   readonly events: SupervisorEvent[] = [];
   private static readonly MAX_EVENTS = 10_000;
@@ -93,6 +94,17 @@ export abstract class Host {
 
   isRunning(id: ActorId): boolean {
     return this.owner.get(id)?.isRunning(id) ?? false;
+  }
+
+  /** Messages actors send to the host itself (HOST_ID), e.g. watch notifications. */
+  onMessage(handler: (from: ActorId, msg: unknown) => void): () => void {
+    this.inbox.add(handler);
+    return () => this.inbox.delete(handler);
+  }
+
+  /** Hosts route what arrives for HOST_ID here. */
+  protected hostReceived(from: ActorId, msg: unknown): void {
+    for (const h of this.inbox) h(from, msg);
   }
 
   onEvent(listener: (e: SupervisorEvent) => void): () => void {

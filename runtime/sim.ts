@@ -77,7 +77,7 @@ export class SimHost extends Host {
       crashed: (cell, err) => host.onActorError(cell, err),
       logger: this.logger,
     };
-    this.hostCell = new ActorCell({ id: HOST_ID, role: 'host', module: '' }, { onMessage() {} }, this.platform, 0);
+    this.hostCell = new ActorCell({ id: HOST_ID, role: 'host', module: '' }, { onMessage: (_ctx, from, msg) => this.hostReceived(from, msg) }, this.platform, 0);
     void this.hostCell.start();
   }
 

@@ -153,6 +153,8 @@ export class Supervisor {
         this.host.stopChild(c.spec.id);
         c.running = false;
       }
+      // As in OTP, a temporary child is never restarted, not even by a sibling's group restart.
+      if (c !== child && c.spec.restart === 'temporary') continue;
       this.scheduleRestart(c);
     }
   }

@@ -85,7 +85,7 @@ export class ThreadHost extends Host {
     });
     this.router.setLocation(HOST_ID, 0, null);
     this.location.set(HOST_ID, 0);
-    this.hostCell = new ActorCell({ id: HOST_ID, role: 'host', module: '' }, { onMessage() {} }, this.router.platform, 0);
+    this.hostCell = new ActorCell({ id: HOST_ID, role: 'host', module: '' }, { onMessage: (_ctx, from, msg) => this.hostReceived(from, msg) }, this.router.platform, 0);
     this.router.addCell(this.hostCell);
     void this.hostCell.start();
   }

@@ -1,0 +1,482 @@
+/**
+ * A store peer: the Raft core, its durable log, and the MVCC state machine, as one actor.
+ *
+ * The loop is etcd's: messages and ticks step the core; once per turn the peer takes a Ready,
+ * sends the leader's replication messages, persists entries and hard state (fsync), then sends
+ * everything else, applies committed entries to the MVCC store, answers the clients whose
+ * proposals or reads completed, and advances.
+ */
+import type { Actor, ActorContext } from '../runtime/actor.js';
+import { encodeValue } from '../runtime/codec.js';
+import { DiskLog } from '../raft/disk-log.js';
+import {
+  MemoryStorage,
+  RawNode,
+  canSendBeforePersist,
+  encodeConfChange,
+  decodeConfChange,
+  SnapshotTemporarilyUnavailableError,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type Ready,
+  type Snapshot,
+} from '../raft/core/index.js';
+import { decodeProposal, encodeProposal, isError, type Proposal, type Response } from '../raft/mvcc/commands.js';
+import { MvccStore } from '../raft/mvcc/store.js';
+import { WatchHub } from '../raft/mvcc/watch.js';
+import { Lessor } from '../raft/mvcc/lessor.js';
+import type { PeerMessage, PeerReply, PeerRequest, PeerStatus, WatchNotice } from '../raft/protocol.js';
+
+export interface PeerArgs {
+  clusterId: string;
+  /** The founding voters. A peer not among them starts empty and waits to be added. */
+  peers: string[];
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** fsync the Raft log (default true). */
+  durable?: boolean;
+  /** Compact the log every this many applied entries (default 10,000). */
+  snapshotEveryEntries?: number;
+  /** Entries kept behind the compaction point for slow followers (default 5,000). */
+  keepEntries?: number;
+  readMode?: 'safe' | 'lease';
+  /** Chunk size for InstallSnapshot (default 1 MiB). */
+  snapshotChunkBytes?: number;
+  maxUncommittedEntriesBytes?: number;
+}
+
+type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
+
+const LEASE_CHECK_MS = 500;
+const SNAPSHOT_ACK_TIMEOUT_MS = 30_000;
+
+export default function etcdPeer(rawArgs: unknown): Actor {
+  const args = rawArgs as PeerArgs;
+  const tickMs = args.tickMs ?? 10;
+  const snapshotEvery = args.snapshotEveryEntries ?? 10_000;
+  const keepEntries = args.keepEntries ?? 5_000;
+  const chunkBytes = args.snapshotChunkBytes ?? 1024 * 1024;
+
+  let ctx: ActorContext;
+  let log: DiskLog;
+  let storage: MemoryStorage;
+  let node: RawNode;
+  let mvcc: MvccStore;
+  let watches: WatchHub;
+  let lessor: Lessor;
+  let readyScheduled = false;
+  let applied = 0;
+  let compactedAt = 0;
+  let confState: ConfState = { voters: [], learners: [] };
+  let lead = '';
+  let role = 'follower';
+  let lastLeaderContact = 0;
+  /** Clients waiting for their proposal to apply, by `${client}:${seq}`. */
+  const pendingWrites = new Map<string, Replier>();
+  /** Reads waiting for a read index. */
+  let readsUnsent: { cmd: PeerRequest & { op: 'read' }; reply: Replier }[] = [];
+  const readsByCtx = new Map<string, { cmd: PeerRequest & { op: 'read' }; reply: Replier }[]>();
+  /** Reads whose index is known, waiting for apply to reach it. */
+  const readsWaiting: { index: number; batch: { cmd: PeerRequest & { op: 'read' }; reply: Replier }[] }[] = [];
+  let readSeq = 0;
+  /** Watch ids owned by each watcher actor. */
+  const watchOwners = new Map<number, string>();
+  /** Incoming snapshot chunks, by transfer id. */
+  const incoming = new Map<string, { chunks: Uint8Array[]; got: number; meta: unknown }>();
+  /** Outgoing snapshot transfers awaiting an ack, by transfer id. */
+  const outgoing = new Map<string, { to: string; timer: number }>();
+  let snapSeq = 0;
+
+  function schedule(): void {
+    if (readyScheduled) return;
+    readyScheduled = true;
+    // After this turn's messages are stepped: one Ready for all of them.
+    queueMicrotask(processReady);
+  }
+
+  function send(to: string, msgs: Message[]): void {
+    try {
+      ctx.send(to, { t: 'raft', msgs } satisfies PeerMessage);
+    } catch {
+      node.reportUnreachable(to);
+    }
+  }
+
+  function sendMessages(msgs: readonly Message[]): void {
+    const byPeer = new Map<string, Message[]>();
+    for (const m of msgs) {
+      if (m.type === 'MsgSnap') {
+        sendSnapshot(m);
+        continue;
+      }
+      let list = byPeer.get(m.to);
+      if (!list) byPeer.set(m.to, (list = []));
+      list.push(m);
+    }
+    for (const [to, list] of byPeer) send(to, list);
+  }
+
+  /** InstallSnapshot in chunks; the follower steps the MsgSnap once it has every chunk. */
+  function sendSnapshot(m: Message): void {
+    const snap = m.snapshot!;
+    const id = `${ctx.self}:${ctx.incarnation}:${++snapSeq}`;
+    const total = Math.max(1, Math.ceil(snap.data.byteLength / chunkBytes));
+    const { snapshot: _omit, ...rest } = m;
+    for (let seq = 0; seq < total; seq++) {
+      const bytes = snap.data.subarray(seq * chunkBytes, (seq + 1) * chunkBytes);
+      const msg: PeerMessage = { t: 'snapChunk', id, seq, total, bytes, ...(seq === 0 ? { meta: { ...rest, snapMeta: snap.metadata } } : {}) };
+      try {
+        ctx.send(m.to, msg);
+      } catch {
+        break;
+      }
+    }
+    const timer = ctx.setTimer(SNAPSHOT_ACK_TIMEOUT_MS, () => {
+      if (outgoing.delete(id)) node.reportSnapshot(m.to, false);
+    });
+    outgoing.set(id, { to: m.to, timer });
+  }
+
+  function onSnapChunk(from: string, m: PeerMessage & { t: 'snapChunk' }): void {
+    let t = incoming.get(m.id);
+    if (!t) incoming.set(m.id, (t = { chunks: new Array(m.total), got: 0, meta: undefined }));
+    if (!t.chunks[m.seq]) {
+      t.chunks[m.seq] = m.bytes;
+      t.got++;
+    }
+    if (m.meta) t.meta = m.meta;
+    if (t.got < m.total || !t.meta) return;
+    incoming.delete(m.id);
+    const size = t.chunks.reduce((n, c) => n + c.byteLength, 0);
+    const data = new Uint8Array(size);
+    let off = 0;
+    for (const c of t.chunks) {
+      data.set(c, off);
+      off += c.byteLength;
+    }
+    const { snapMeta, ...msg } = t.meta as Message & { snapMeta: Snapshot['metadata'] };
+    node.step({ ...msg, snapshot: { metadata: snapMeta, data } } as Message);
+    ctx.send(from, { t: 'snapAck', id: m.id, ok: true } satisfies PeerMessage);
+    schedule();
+  }
+
+  function processReady(): void {
+    readyScheduled = false;
+    if (!node.hasReady()) return;
+    const rd: Ready = node.ready();
+    if (rd.softState) {
+      const wasLeader = role === 'leader';
+      lead = rd.softState.lead;
+      role = rd.softState.role;
+      if (role === 'leader' && !wasLeader) lessor.promote(ctx.now());
+      if (wasLeader && role !== 'leader') failPending(lead);
+    }
+    // The leader's replication messages may leave before its own log is on disk.
+    const early = rd.messages.filter(canSendBeforePersist);
+    const late = rd.messages.filter((m) => !canSendBeforePersist(m));
+    if (role === 'leader') sendMessages(early);
+    if (rd.snapshot && rd.snapshot.metadata.index > 0) installSnapshot(rd.snapshot, rd.hardState);
+    log.persist(rd.hardState, rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+    if (rd.entries.length > 0) storage.append(rd.entries);
+    sendMessages(role === 'leader' ? late : rd.messages);
+    if (rd.committedEntries.length > 0) applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) {
+      const key = typeof rs.requestCtx === 'string' ? rs.requestCtx : Buffer.from(rs.requestCtx).toString();
+      const batch = readsByCtx.get(key);
+      if (!batch) continue;
+      readsByCtx.delete(key);
+      readsWaiting.push({ index: rs.index, batch });
+    }
+    node.advance(rd);
+    serveReads();
+    maybeCompact();
+    if (readsUnsent.length > 0) requestReadIndex();
+    if (node.hasReady()) schedule();
+  }
+
+  function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {
+    mvcc.restore(snap.data);
+    log.resetToSnapshot(snap.metadata, hs);
+    storage.applySnapshot(snap);
+    applied = snap.metadata.index;
+    compactedAt = snap.metadata.index;
+    confState = snap.metadata.confState;
+    ctx.log.info({ index: snap.metadata.index }, 'installed snapshot');
+  }
+
+  function applyEntries(entries: readonly Entry[]): void {
+    const normal: { index: number; data: Proposal }[] = [];
+    const flushNormal = () => {
+      if (normal.length === 0) return;
+      const results = mvcc.applyEntries(normal);
+      for (let i = 0; i < normal.length; i++) {
+        const p = normal[i]!.data;
+        const r = results[i]!;
+        if (r.events?.length) watches.notify(r.events, r.revision);
+        const waiter = pendingWrites.get(`${p.client}:${p.seq}`);
+        if (waiter) {
+          pendingWrites.delete(`${p.client}:${p.seq}`);
+          waiter.ok(isError(r.response) ? ({ ok: false, error: 'Mvcc', detail: r.response } satisfies PeerReply) : ({ ok: true, result: r.response } satisfies PeerReply));
+        }
+      }
+      normal.length = 0;
+    };
+    for (const e of entries) {
+      if (e.index <= applied) continue;
+      if (e.type === 'confChange') {
+        flushNormal();
+        const cc = decodeConfChange(e.data);
+        confState = node.applyConfChange(cc);
+        storage.setConfState(confState);
+        log.saveConfState(confState);
+        mvcc.applyEntries([{ index: e.index, data: null }]);
+        const waiter = pendingWrites.get(`conf:${e.index}`) ?? pendingWrites.get(`conf:${cc.nodeId}:${cc.type}`);
+        if (waiter) {
+          pendingWrites.delete(`conf:${cc.nodeId}:${cc.type}`);
+          waiter.ok({ ok: true, result: { type: 'member', confState } } as unknown as PeerReply);
+        }
+      } else if (e.data.byteLength === 0) {
+        flushNormal();
+        mvcc.applyEntries([{ index: e.index, data: null }]); // a new leader's no-op
+      } else {
+        normal.push({ index: e.index, data: decodeProposal(e.data) });
+      }
+      applied = e.index;
+    }
+    flushNormal();
+  }
+
+  function failPending(leaderHint: string): void {
+    for (const r of pendingWrites.values()) r.ok({ ok: false, error: 'NotLeader', leaderHint } satisfies PeerReply);
+    pendingWrites.clear();
+    const reads = [...readsUnsent, ...[...readsByCtx.values()].flat(), ...readsWaiting.flatMap((w) => w.batch)];
+    readsUnsent = [];
+    readsByCtx.clear();
+    readsWaiting.length = 0;
+    for (const r of reads) r.reply.ok({ ok: false, error: 'NotLeader', leaderHint } satisfies PeerReply);
+  }
+
+  function requestReadIndex(): void {
+    const key = `${ctx.self}:${ctx.incarnation}:r${++readSeq}`;
+    readsByCtx.set(key, readsUnsent);
+    readsUnsent = [];
+    node.readIndex(key);
+    schedule();
+  }
+
+  function serveReads(): void {
+    while (readsWaiting.length > 0 && readsWaiting[0]!.index <= applied) {
+      const { batch } = readsWaiting.shift()!;
+      for (const r of batch) r.reply.ok(rangeReply(r.cmd));
+    }
+  }
+
+  function rangeReply(req: PeerRequest & { op: 'read' }): PeerReply {
+    const r = mvcc.range(req.cmd);
+    return isError(r) ? { ok: false, error: 'Mvcc', detail: r } : { ok: true, result: r };
+  }
+
+  function maybeCompact(): void {
+    if (applied - compactedAt < snapshotEvery + keepEntries) return;
+    const index = applied - keepEntries;
+    const term = storage.term(index);
+    const meta = { index, term, confState };
+    log.compact(meta);
+    storage.compact(index);
+    compactedAt = index;
+  }
+
+  /** The core asks for a snapshot only to catch up a follower: make one of the applied state. */
+  function snapshotNow(): Snapshot {
+    const index = applied;
+    if (index === 0) throw new SnapshotTemporarilyUnavailableError();
+    return { metadata: { index, term: storage.term(index), confState }, data: mvcc.snapshot() };
+  }
+
+  function propose(req: PeerRequest & { op: 'propose' }, reply: Replier): void {
+    const data = encodeProposal(req.proposal);
+    if (isError(data)) return reply.ok({ ok: false, error: 'Mvcc', detail: data } satisfies PeerReply);
+    if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
+    const key = `${req.proposal.client}:${req.proposal.seq}`;
+    const res = node.propose(data);
+    if (!res.ok) {
+      const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint ?? '' } : { ok: false, error: 'ProposalDropped', reason: String(res.reason ?? res.error) };
+      return reply.ok(r);
+    }
+    // A retry of a proposal still in flight replaces the earlier waiter (the first is told to retry).
+    pendingWrites.get(key)?.ok({ ok: false, error: 'Unavailable', reason: 'superseded by a retry' } satisfies PeerReply);
+    pendingWrites.set(key, reply);
+    schedule();
+  }
+
+  function memberChange(req: PeerRequest & { op: 'member' }, reply: Replier): void {
+    if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
+    const cc: ConfChange = { type: req.change === 'add' ? 'addNode' : req.change === 'addLearner' ? 'addLearner' : 'removeNode', nodeId: req.id };
+    const res = node.proposeConfChange(cc);
+    if (!res.ok) return reply.ok({ ok: false, error: 'ProposalDropped', reason: String(res.reason ?? res.error) } satisfies PeerReply);
+    pendingWrites.set(`conf:${cc.nodeId}:${cc.type}`, reply);
+    schedule();
+  }
+
+  function status(): PeerStatus {
+    const s = node.status();
+    return {
+      id: ctx.self,
+      role,
+      term: s.term,
+      commit: s.commit,
+      applied,
+      leader: lead,
+      lastHeartbeatMs: role === 'leader' ? 0 : Math.round(ctx.now() - lastLeaderContact),
+      revision: mvcc.currentRevision,
+      voters: [...confState.voters],
+      learners: [...confState.learners],
+      lastIndex: storage.lastIndex(),
+    };
+  }
+
+  function tick(): void {
+    node.tick();
+    schedule();
+    ctx.setTimer(tickMs, tick);
+  }
+
+  function checkLeases(): void {
+    if (role === 'leader') {
+      for (const id of lessor.expired(ctx.now())) {
+        const data = encodeProposal({ client: '', seq: 0, cmd: { type: 'leaseRevoke', id } });
+        if (!isError(data)) node.propose(data);
+      }
+      schedule();
+    }
+    ctx.setTimer(LEASE_CHECK_MS, checkLeases);
+  }
+
+  function onRequest(from: string, req: PeerRequest, reply: Replier): void {
+    switch (req.op) {
+      case 'propose':
+        return propose(req, reply);
+      case 'read':
+        if (req.serializable) return reply.ok(rangeReply(req));
+        if (role !== 'leader' && !lead) return reply.ok({ ok: false, error: 'NotLeader', leaderHint: '' } satisfies PeerReply);
+        readsUnsent.push({ cmd: req, reply });
+        schedule();
+        return;
+      case 'watch': {
+        const res = watches.create(req.req, (watchId: number, events: WatchNotice['events'], revision: number, canceled?: string) => {
+          try {
+            ctx.send(req.watcher, { t: 'watch', watchId, events, revision, ...(canceled ? { canceled } : {}) } satisfies WatchNotice);
+          } catch {
+            watches.cancel(watchId);
+          }
+        });
+        if (typeof res !== 'number') return reply.ok({ ok: false, error: 'Mvcc', detail: res } satisfies PeerReply);
+        watchOwners.set(res, req.watcher);
+        return reply.ok({ ok: true, result: { type: 'watch', watchId: res, revision: mvcc.currentRevision } as unknown as Response });
+      }
+      case 'cancelWatch':
+        watches.cancel(req.watchId);
+        watchOwners.delete(req.watchId);
+        return reply.ok({ ok: true, result: { type: 'cancelWatch' } as unknown as Response });
+      case 'keepAlive': {
+        if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
+        const ttl = lessor.keepAlive(req.id, ctx.now());
+        if (isError(ttl)) return reply.ok({ ok: false, error: 'Mvcc', detail: ttl } satisfies PeerReply);
+        return reply.ok({ ok: true, result: { type: 'keepAlive', id: req.id, ttl } as unknown as Response });
+      }
+      case 'transferLeader':
+        node.transferLeadership(req.to);
+        schedule();
+        return reply.ok({ ok: true, result: { type: 'transferLeader' } as unknown as Response });
+      case 'member':
+        return memberChange(req, reply);
+      case 'status':
+        return reply.ok(status());
+      default:
+        void from;
+        return reply.ok({ ok: false, error: 'BadRequest', reason: `unknown operation ${JSON.stringify((req as { op?: unknown }).op)}` } satisfies PeerReply);
+    }
+  }
+
+  return {
+    onStart(c) {
+      ctx = c;
+      const raftStore = ctx.store('raft', { sync: args.durable !== false });
+      log = new DiskLog(raftStore, `${raftStore.dir ?? 'memory'}`);
+      const fresh = log.claim({ clusterId: args.clusterId, memberId: ctx.self }) === 'new';
+      const loaded = log.load();
+      mvcc = new MvccStore(ctx.store('mvcc', { sync: false }));
+      watches = new WatchHub(mvcc);
+      lessor = new Lessor(mvcc);
+      const founding = args.peers.includes(ctx.self);
+      confState = loaded.confState ?? loaded.snapshot?.confState ?? { voters: founding ? [...args.peers] : [], learners: [] };
+      if (fresh && founding) log.saveConfState(confState);
+      storage = new MemoryStorage(confState);
+      if (loaded.snapshot) {
+        storage.applySnapshot({ metadata: loaded.snapshot, data: new Uint8Array(0) });
+        compactedAt = loaded.snapshot.index;
+      }
+      storage.setConfState(confState);
+      storage.setHardState(loaded.hardState);
+      storage.append(loaded.entries);
+      // The core reads snapshots of the applied state, made on demand.
+      storage.snapshot = snapshotNow;
+      applied = Math.max(mvcc.appliedIndex, compactedAt);
+      node = new RawNode(
+        {
+          id: ctx.self,
+          electionTicks: args.electionTicks ?? 15,
+          heartbeatTicks: args.heartbeatTicks ?? 3,
+          random: () => ctx.random(),
+          preVote: true,
+          checkQuorum: true,
+          readOnlyOption: args.readMode ?? 'safe',
+          applied,
+          ...(args.maxUncommittedEntriesBytes ? { maxUncommittedEntriesBytes: args.maxUncommittedEntriesBytes } : {}),
+        },
+        storage,
+      );
+      ctx.log.info({ applied, lastIndex: storage.lastIndex(), term: loaded.hardState.term, fresh }, 'peer started');
+      ctx.setTimer(tickMs, tick);
+      ctx.setTimer(LEASE_CHECK_MS, checkLeases);
+    },
+
+    onMessage(_c, from, raw) {
+      const msg = raw as PeerMessage | PeerRequest;
+      if ('t' in msg) {
+        if (msg.t === 'raft') {
+          for (const m of msg.msgs) {
+            if (m.from === lead) lastLeaderContact = ctx.now();
+            node.step(m);
+          }
+          schedule();
+        } else if (msg.t === 'snapChunk') onSnapChunk(from, msg);
+        else if (msg.t === 'snapAck') {
+          const out = outgoing.get(msg.id);
+          if (out) {
+            outgoing.delete(msg.id);
+            ctx.cancelTimer(out.timer);
+            node.reportSnapshot(out.to, msg.ok);
+            schedule();
+          }
+        }
+        return;
+      }
+      const r = ctx.replier();
+      const reply: Replier = r ?? { ok: () => {}, error: () => {} };
+      onRequest(from, msg, reply);
+    },
+
+    onStop() {
+      failPending(lead);
+    },
+
+    status: () => status() as unknown as Record<string, unknown>,
+  };
+}
+
+export { encodeConfChange, encodeValue };

@@ -1,0 +1,157 @@
+/**
+ * Replication benchmark: 3 and 5 peers on real threads, durable (fsync) and memory-only,
+ * closed-loop clients at concurrency 1, 64 and 1024, values of 100 B and 1 KiB; linearizable
+ * reads; failover time after crashing the leader; the raw channel ceiling; resident memory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ThreadHost } from '../runtime/thread-host.js';
+import type { LoadCommand, LoadResult } from '../actors/kv-load.js';
+import { hostClient, peerSpecs, peerStatuses, waitForLeader } from '../cli/store-cluster.js';
+import { rawCeiling } from './transport.js';
+import { fmt, percentile, printTable, sortNumbers, type BenchArgs } from './util.js';
+
+interface Cluster {
+  host: ThreadHost;
+  peers: string[];
+  dir: string;
+}
+
+async function startCluster(n: number, durable: boolean): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'actorkube-bench-'));
+  const host = new ThreadHost({ dataDir: dir, storage: 'disk', logLevel: 'warn' });
+  const peers = Array.from({ length: n }, (_, i) => `etcd-${i + 1}`);
+  host.supervise({
+    id: 'store',
+    children: [
+      ...peerSpecs('bench', peers, { durable }),
+      { id: 'load', role: 'load', module: 'actors/kv-load.js' },
+    ],
+  });
+  await waitForLeader(host, peers, 15_000);
+  return { host, peers, dir };
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  await c.host.shutdown();
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+async function load(c: Cluster, cmd: Omit<LoadCommand, 'cmd' | 'peers'>): Promise<LoadResult> {
+  return c.host.ask<LoadResult>('load', { cmd: 'run', peers: c.peers, ...cmd }, { timeoutMs: cmd.durationMs + 60_000 });
+}
+
+interface Row {
+  peers: number;
+  durable: boolean;
+  concurrency: number;
+  valueBytes: number;
+  writesPerS: number;
+  mbPerS: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  errors: number;
+}
+
+async function writeCase(c: Cluster, concurrency: number, valueBytes: number, durationMs: number, durable: boolean): Promise<Row> {
+  const r = await load(c, { concurrency, durationMs, valueBytes, keySpace: 10_000, op: 'put', prefix: `/bench/${concurrency}/${valueBytes}/` });
+  const lat = sortNumbers(r.latenciesMs);
+  const rate = (r.ops / r.elapsedMs) * 1000;
+  return {
+    peers: c.peers.length,
+    durable,
+    concurrency,
+    valueBytes,
+    writesPerS: rate,
+    mbPerS: (rate * valueBytes) / 1e6,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    p999: percentile(lat, 99.9),
+    errors: r.errors,
+  };
+}
+
+async function failover(c: Cluster, rounds: number): Promise<number[]> {
+  const client = hostClient(c.host, c.peers, `failover-${process.pid}`);
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const leader = await waitForLeader(c.host, c.peers, 10_000);
+    await client.put('/failover/warm', String(i));
+    const t0 = c.host.now();
+    c.host.crash(leader, { restart: 'manual' });
+    // The first write committed after the crash marks the end of the unavailability.
+    const probe = hostClient(c.host, c.peers.filter((p) => p !== leader), `failover-${process.pid}-${i}`);
+    await probe.put('/failover/probe', String(i));
+    times.push(c.host.now() - t0);
+    c.host.restart(leader);
+    // Let the old leader rejoin before the next round.
+    for (let k = 0; k < 100; k++) {
+      const s = await peerStatuses(c.host, [leader]);
+      if ('term' in s[0]! && s[0]!.leader) break;
+      await c.host.sleep(20);
+    }
+  }
+  return times;
+}
+
+export async function runRaft(args: BenchArgs): Promise<Record<string, number>> {
+  const durationMs = args.quick ? 1_500 : 4_000;
+  const rows: Row[] = [];
+  const ceiling = await rawCeiling(args.quick);
+
+  let c = await startCluster(3, true);
+  for (const concurrency of [1, 64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, true));
+  rows.push(await writeCase(c, 64, 1024, durationMs, true));
+  const reads = await load(c, { concurrency: 64, durationMs, valueBytes: 100, keySpace: 10_000, op: 'get', prefix: '/bench/64/100/' });
+  const readsPerS = (reads.ops / reads.elapsedMs) * 1000;
+  const failoverTimes = sortNumbers(await failover(c, args.quick ? 3 : 10));
+  await stopCluster(c);
+
+  c = await startCluster(3, false);
+  for (const concurrency of [64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, false));
+  await stopCluster(c);
+
+  if (!args.quick) {
+    c = await startCluster(5, true);
+    for (const concurrency of [64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, true));
+    await stopCluster(c);
+  }
+
+  // Memory: a 3-peer store holding many distinct 100 B keys (1 million in the full run).
+  const keys = args.quick ? 50_000 : 1_000_000;
+  c = await startCluster(3, true);
+  const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
+  const rssMb = process.memoryUsage().rss / 1024 / 1024;
+  await stopCluster(c);
+
+  printTable(
+    'raft: committed writes (closed-loop clients)',
+    ['peers', 'disk', 'clients', 'value', 'writes/s', 'MB/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors'],
+    rows.map((r) => [r.peers, r.durable ? 'fsync' : 'memory', r.concurrency, `${r.valueBytes} B`, fmt(r.writesPerS), fmt(r.mbPerS, 1), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p999, 2), r.errors]),
+  );
+  const best = (durable: boolean) => Math.max(...rows.filter((r) => r.peers === 3 && r.durable === durable && r.valueBytes === 100).map((r) => r.writesPerS));
+  const one = rows.find((r) => r.peers === 3 && r.durable && r.concurrency === 1)!;
+  const result = {
+    durable_writes_per_s_3peers_100b: Math.round(best(true)),
+    memory_writes_per_s_3peers_100b: Math.round(best(false)),
+    p50_ms_1client_durable: Math.round(one.p50 * 1000) / 1000,
+    p99_ms_1client_durable: Math.round(one.p99 * 1000) / 1000,
+    linearizable_reads_per_s: Math.round(readsPerS),
+    failover_ms_median: Math.round(percentile(failoverTimes, 50)),
+    failover_ms_max: Math.round(failoverTimes[failoverTimes.length - 1]!),
+    ceiling_msgs_per_s: Math.round(ceiling),
+    ratio_to_ceiling: Math.round((best(true) / ceiling) * 1000) / 1000,
+    rss_mb: Math.round(rssMb),
+    memory_keys: fill.ops,
+  };
+  printTable('raft: reads, failover, memory', ['metric', 'value'], [
+    ['linearizable reads/s (64 clients)', fmt(readsPerS)],
+    ['failover median / max (ms)', `${result.failover_ms_median} / ${result.failover_ms_max}`],
+    ['raw channel ceiling (msgs/s)', fmt(ceiling)],
+    ['durable writes / ceiling', result.ratio_to_ceiling],
+    [`resident memory with ${fmt(fill.ops)} keys (MB, whole process)`, result.rss_mb],
+  ]);
+  return result;
+}

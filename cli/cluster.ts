@@ -1,0 +1,131 @@
+/**
+ * `npm run cluster`: starts the replicated store on real worker threads with its data under
+ * `--data-dir` (reused on the next start), shows a live status table and takes console
+ * commands. `--headless` prints one `ready {json}` line and runs until a signal.
+ */
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ThreadHost } from '../runtime/thread-host.js';
+import { hostClient, loadClusterFile, peerSpecs, peerStatuses, waitForLeader } from './store-cluster.js';
+import { runConsoleCommand, HELP } from './console.js';
+
+const { values } = parseArgs({
+  options: {
+    peers: { type: 'string' },
+    'data-dir': { type: 'string', default: '.actorkube' },
+    headless: { type: 'boolean', default: false },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm run cluster -- [--peers N] [--data-dir DIR] [--headless] [--log-level LEVEL]
+
+Starts an N-peer (default 3) Raft-replicated store on worker threads. Data lives in DIR
+(default ./.actorkube) and is reused on the next start; logs go to DIR/cluster.log.
+--headless prints one "ready {json}" line and runs until SIGINT/SIGTERM.`);
+  process.exit(0);
+}
+
+const dataDir = resolve(values['data-dir']!);
+let file;
+try {
+  file = loadClusterFile(dataDir, values.peers === undefined ? undefined : Number(values.peers));
+} catch (err) {
+  console.error(`error: ${(err as Error).message}`);
+  process.exit(2);
+}
+const logFile = join(dataDir, 'cluster.log');
+const host = new ThreadHost({ dataDir: join(dataDir, 'actors'), logDestination: logFile, logLevel: values['log-level'] });
+host.supervise({ id: 'store', strategy: 'one_for_one', maxRestarts: 20, periodMs: 10_000, children: peerSpecs(file.clusterId, file.peers) });
+
+let stopping = false;
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await host.shutdown();
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+const t0 = performance.now();
+let leader: string;
+try {
+  leader = await waitForLeader(host, file.peers, 15_000);
+} catch (err) {
+  console.error(`error: ${(err as Error).message}; see ${logFile}`);
+  await shutdown(1);
+  throw err;
+}
+const client = hostClient(host, file.peers, `cli-${process.pid}`);
+const ready = {
+  dataDir,
+  clusterId: file.clusterId,
+  peers: file.peers,
+  leader,
+  log: logFile,
+  startupMs: Math.round(performance.now() - t0),
+};
+
+if (values.headless) {
+  console.log(`ready ${JSON.stringify(ready)}`);
+} else {
+  const out: string[] = [];
+  const print = (line: string) => {
+    out.push(...line.split('\n'));
+    if (out.length > 14) out.splice(0, out.length - 14);
+  };
+  print(`cluster ${file.clusterId} up in ${ready.startupMs} ms; data in ${dataDir}; logs in ${logFile}`);
+  print(HELP);
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'actorkube> ' });
+  const interactive = process.stdout.isTTY;
+  host.onMessage((from, msg) => {
+    const m = msg as { t?: string; events?: { type: string; kv: { key: string; value: Uint8Array; modRevision: number } }[] };
+    if (m.t === 'watch' && m.events) {
+      for (const e of m.events) print(`watch ${from}: ${e.type} ${e.kv.key}=${Buffer.from(e.kv.value ?? []).toString()} @${e.kv.modRevision}`);
+    }
+  });
+  const render = async () => {
+    const statuses = await peerStatuses(host, file.peers);
+    const lines = statuses.map((s) =>
+      'term' in s
+        ? `${s.id.padEnd(8)} ${s.role.padEnd(12)} ${String(s.term).padStart(5)} ${String(s.commit).padStart(9)} ${String(s.applied).padStart(9)} ${(s.leader || '-').padEnd(8)} ${String(s.lastHeartbeatMs).padStart(6)} ms`
+        : `${s.id.padEnd(8)} ${'DOWN'.padEnd(12)} ${s.reason}`,
+    );
+    if (!interactive) return;
+    process.stdout.write('\x1b[2J\x1b[H');
+    console.log('peer     role          term    commit   applied leader   last heartbeat');
+    console.log(lines.join('\n'));
+    console.log('');
+    console.log(out.join('\n'));
+    rl.prompt(true);
+  };
+  const timer = setInterval(() => void render(), 1_000);
+  await render();
+  if (!interactive) rl.prompt();
+  rl.on('line', async (line) => {
+    try {
+      const result = await runConsoleCommand(line, { host, client, peers: file.peers });
+      if (result === 'quit') {
+        clearInterval(timer);
+        rl.close();
+        return;
+      }
+      if (result) print(result);
+    } catch (err) {
+      print(`error: ${(err as Error).message}`);
+    }
+    if (interactive) await render();
+    else {
+      console.log(out.splice(0).join('\n'));
+      rl.prompt();
+    }
+  });
+  rl.on('close', () => {
+    clearInterval(timer);
+    void shutdown(0);
+  });
+}
