@@ -216,7 +216,6 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       for (let i = 0; i < normal.length; i++) {
         const p = normal[i]!.data;
         const r = results[i]!;
-        if (r.events?.length) watches.notify(r.events, r.revision);
         const waiter = pendingWrites.get(`${p.client}:${p.seq}`);
         if (waiter) {
           pendingWrites.delete(`${p.client}:${p.seq}`);
@@ -304,7 +303,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const key = `${req.proposal.client}:${req.proposal.seq}`;
     const res = node.propose(data);
     if (!res.ok) {
-      const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint ?? '' } : { ok: false, error: 'ProposalDropped', reason: String(res.reason ?? res.error) };
+      const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint } : { ok: false, error: 'ProposalDropped', reason: res.reason };
       return reply.ok(r);
     }
     // A retry of a proposal still in flight replaces the earlier waiter (the first is told to retry).
@@ -317,9 +316,21 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
     const cc: ConfChange = { type: req.change === 'add' ? 'addNode' : req.change === 'addLearner' ? 'addLearner' : 'removeNode', nodeId: req.id };
     const res = node.proposeConfChange(cc);
-    if (!res.ok) return reply.ok({ ok: false, error: 'ProposalDropped', reason: String(res.reason ?? res.error) } satisfies PeerReply);
+    if (!res.ok) return reply.ok(res.error === 'NotLeader' ? ({ ok: false, error: 'NotLeader', leaderHint: res.leaderHint } satisfies PeerReply) : ({ ok: false, error: 'ProposalDropped', reason: res.reason } satisfies PeerReply));
     pendingWrites.set(`conf:${cc.nodeId}:${cc.type}`, reply);
     schedule();
+  }
+
+  function notifyWatcher(watchId: number, notice: WatchNotice): boolean {
+    const owner = watchOwners.get(watchId);
+    if (!owner) return true;
+    try {
+      ctx.send(owner, notice);
+    } catch {
+      watchOwners.delete(watchId);
+      queueMicrotask(() => watches.cancel(watchId));
+    }
+    return true;
   }
 
   function status(): PeerStatus {
@@ -332,15 +343,20 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       applied,
       leader: lead,
       lastHeartbeatMs: role === 'leader' ? 0 : Math.round(ctx.now() - lastLeaderContact),
-      revision: mvcc.currentRevision,
+      revision: mvcc.revision,
       voters: [...confState.voters],
       learners: [...confState.learners],
       lastIndex: storage.lastIndex(),
     };
   }
 
+  let ticks = 0;
   function tick(): void {
     node.tick();
+    ticks++;
+    // Catch up watchers that started from an old revision, a bounded step at a time.
+    if (ticks % 5 === 0) watches.pump();
+    if (ticks % 100 === 0) watches.progress();
     schedule();
     ctx.setTimer(tickMs, tick);
   }
@@ -367,16 +383,11 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         schedule();
         return;
       case 'watch': {
-        const res = watches.create(req.req, (watchId: number, events: WatchNotice['events'], revision: number, canceled?: string) => {
-          try {
-            ctx.send(req.watcher, { t: 'watch', watchId, events, revision, ...(canceled ? { canceled } : {}) } satisfies WatchNotice);
-          } catch {
-            watches.cancel(watchId);
-          }
-        });
+        const res = watches.create(req.req);
         if (typeof res !== 'number') return reply.ok({ ok: false, error: 'Mvcc', detail: res } satisfies PeerReply);
         watchOwners.set(res, req.watcher);
-        return reply.ok({ ok: true, result: { type: 'watch', watchId: res, revision: mvcc.currentRevision } as unknown as Response });
+        watches.pump();
+        return reply.ok({ ok: true, result: { type: 'watch', watchId: res, revision: mvcc.revision } as unknown as Response });
       }
       case 'cancelWatch':
         watches.cancel(req.watchId);
@@ -385,6 +396,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       case 'keepAlive': {
         if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
         const ttl = lessor.keepAlive(req.id, ctx.now());
+        if (!isError(ttl)) return reply.ok({ ok: true, result: { type: 'keepAlive', id: req.id, ttl: ttl.ttlSeconds } as unknown as Response });
         if (isError(ttl)) return reply.ok({ ok: false, error: 'Mvcc', detail: ttl } satisfies PeerReply);
         return reply.ok({ ok: true, result: { type: 'keepAlive', id: req.id, ttl } as unknown as Response });
       }
@@ -409,8 +421,14 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       log = new DiskLog(raftStore, `${raftStore.dir ?? 'memory'}`);
       const fresh = log.claim({ clusterId: args.clusterId, memberId: ctx.self }) === 'new';
       const loaded = log.load();
-      mvcc = new MvccStore(ctx.store('mvcc', { sync: false }));
-      watches = new WatchHub(mvcc);
+      mvcc = MvccStore.open(ctx.store('mvcc', { sync: false }));
+      watches = new WatchHub(mvcc, {
+        deliver: (watchId, events, revision) => notifyWatcher(watchId, { t: 'watch', watchId, events, revision }),
+        cancelled: (watchId, reason) => {
+          notifyWatcher(watchId, { t: 'watch', watchId, events: [], revision: mvcc.revision, canceled: JSON.stringify(reason) });
+          watchOwners.delete(watchId);
+        },
+      });
       lessor = new Lessor(mvcc);
       const founding = args.peers.includes(ctx.self);
       confState = loaded.confState ?? loaded.snapshot?.confState ?? { voters: founding ? [...args.peers] : [], learners: [] };

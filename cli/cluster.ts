@@ -103,14 +103,14 @@ if (values.headless) {
     console.log(out.join('\n'));
     rl.prompt(true);
   };
-  const timer = setInterval(() => void render(), 1_000);
-  await render();
-  if (!interactive) rl.prompt();
-  rl.on('line', async (line) => {
+  // Listen before anything awaits: piped input is read at once.
+  rl.on('line', (line) => {
+    pending = pending.then(() => onLine(line));
+  });
+  const onLine = async (line: string) => {
     try {
       const result = await runConsoleCommand(line, { host, client, peers: file.peers });
       if (result === 'quit') {
-        clearInterval(timer);
         rl.close();
         return;
       }
@@ -123,9 +123,14 @@ if (values.headless) {
       console.log(out.splice(0).join('\n'));
       rl.prompt();
     }
-  });
+  };
+  let pending = Promise.resolve();
   rl.on('close', () => {
     clearInterval(timer);
-    void shutdown(0);
+    // Piped input: finish the commands already read, then stop.
+    void pending.then(() => shutdown(0));
   });
+  const timer = setInterval(() => void render(), 1_000);
+  await render();
+  if (!interactive) rl.prompt();
 }
