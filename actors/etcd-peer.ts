@@ -51,6 +51,7 @@ export interface PeerArgs {
 type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
 
 const LEASE_CHECK_MS = 500;
+const DEBUG_TIMING = process.env.ACTORKUBE_DEBUG_READY === '1';
 const SNAPSHOT_ACK_TIMEOUT_MS = 30_000;
 
 export default function etcdPeer(rawArgs: unknown): Actor {
@@ -166,6 +167,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   function processReady(): void {
     readyScheduled = false;
     if (!node.hasReady()) return;
+    const tStart = DEBUG_TIMING ? performance.now() : 0;
     const rd: Ready = node.ready();
     if (rd.softState) {
       const wasLeader = role === 'leader';
@@ -196,6 +198,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     maybeCompact();
     if (readsUnsent.length > 0) requestReadIndex();
     if (node.hasReady()) schedule();
+    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: performance.now() }, 'ready');
   }
 
   function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {

@@ -48,6 +48,11 @@ export abstract class Host {
   abstract shutdown(): Promise<void>;
   /** Waits `ms` (virtual time on SimHost, which runs the simulation meanwhile). */
   abstract sleep(ms: number): Promise<void>;
+  /**
+   * Resolves once every control change made so far (faults, pause, resume) is in effect on
+   * every thread. Immediate on SimHost; ThreadHost round-trips to each worker.
+   */
+  async settled(): Promise<void> {}
 
   // ---- supervision ---------------------------------------------------------------------------
   supervise(spec: SupervisorSpec): Supervisor {

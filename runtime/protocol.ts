@@ -30,11 +30,14 @@ export type ToWorker =
   | { t: 'faults'; state: FaultState }
   | { t: 'port'; slot: number; port: MessagePort }
   | { t: 'closePort'; slot: number }
+  /** Answered with `synced` once every control message before it is handled. */
+  | { t: 'sync'; id: number }
   | { t: 'shutdown' };
 
 export type FromWorker =
   | { t: 'crashed'; id: ActorId; reason: string }
   | { t: 'stopped'; id: ActorId }
+  | { t: 'synced'; id: number }
   | { t: 'shutdownDone' };
 
 /** What each worker serves over comlink on its control port. */

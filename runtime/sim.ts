@@ -51,6 +51,8 @@ export class SimHost extends Host {
   private readonly platform: CellPlatform;
   private hash = FNV_OFFSET;
   private waiters = 0;
+  /** Set when a waiter's promise settles; the loop then yields to it before the next event. */
+  private woke = false;
   private running = false;
   private stopped = false;
   /** Events run so far. */
@@ -298,6 +300,7 @@ export class SimHost extends Host {
     this.kick();
     return p.finally(() => {
       this.waiters--;
+      this.woke = true;
     });
   }
 
@@ -313,6 +316,12 @@ export class SimHost extends Host {
         // Let promise continuations (actors' awaits, the test's own code) run at this instant.
         await null;
         await null;
+        if (this.woke) {
+          // A waiter was answered: let its code run to its next wait before time moves on,
+          // however many promise hops that takes (another waiter may keep the loop going).
+          this.woke = false;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         if (this.waiters === 0 || this.stopped) break;
         const ev = this.queue.pop();
         if (!ev) break;

@@ -125,8 +125,10 @@ export class Supervisor {
   private start(child: Child): void {
     child.pending = null;
     child.running = true;
-    this.host.startChild(child.spec, child.incarnation);
+    // Announced before the start: a child that fails at once (SimHost runs onStart
+    // synchronously) reports its crash from inside startChild, and events must keep causal order.
     this.host.emit({ type: 'started', supervisor: this.id, actor: child.spec.id, incarnation: child.incarnation, time: this.host.now() });
+    this.host.startChild(child.spec, child.incarnation);
   }
 
   /**

@@ -63,6 +63,7 @@ export class ThreadHost extends Host {
   private readonly router: Router;
   private readonly hostCell: ActorCell;
   private closed = false;
+  private nextSyncId = 1;
 
   constructor(options: ThreadHostOptions = {}) {
     super();
@@ -295,6 +296,35 @@ export class ThreadHost extends Host {
     const m = w ? await w.control.metrics(id) : null;
     if (!m) throw new UnknownActorError(id);
     return m;
+  }
+
+  /**
+   * Resolves once every live worker has handled every control message sent before the call
+   * (fault changes, pauses, directory updates; a spawn may still be loading its module).
+   * Control messages and actor frames travel on different channels, so without this a fault
+   * set just before a send can miss it on a thread that has not seen the change yet.
+   */
+  override async settled(): Promise<void> {
+    const live = [...this.slots.values()].filter((w) => !w.gone);
+    await Promise.all(
+      live.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const id = this.nextSyncId++;
+            const done = () => {
+              w.worker.off('message', onMessage);
+              w.worker.off('exit', done);
+              resolve();
+            };
+            const onMessage = (m: FromWorker) => {
+              if (m.t === 'synced' && m.id === id) done();
+            };
+            w.worker.on('message', onMessage);
+            w.worker.on('exit', done);
+            w.worker.postMessage({ t: 'sync', id } satisfies ToWorker);
+          }),
+      ),
+    );
   }
 
   /** Frames dropped because they failed to decode, over every live thread. */

@@ -117,6 +117,9 @@ port.on('message', (m: ToWorker) => {
     case 'closePort':
       router.closePort(m.slot);
       break;
+    case 'sync':
+      post({ t: 'synced', id: m.id });
+      break;
     case 'shutdown':
       void (async () => {
         for (const cell of [...router.cells.values()]) await cell.stop();

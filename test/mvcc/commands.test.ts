@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeProposal,
+  encodeProposal,
+  inRange,
+  isError,
+  maxRequestBytes,
+  prefixEnd,
+  validateCommand,
+  type Command,
+  type PutRequest,
+  type RequestOp,
+  type TxnRequest,
+} from '../../raft/mvcc/commands.js';
+
+const v = new Uint8Array([1]);
+const put = (key: string): PutRequest => ({ type: 'put', key, value: v });
+const del = (key: string, rangeEnd?: string): RequestOp => ({ type: 'deleteRange', key, ...(rangeEnd ? { rangeEnd } : {}) });
+const txn = (success: RequestOp[], failure: RequestOp[] = []): TxnRequest => ({ type: 'txn', compare: [], success, failure });
+
+describe('key ranges', () => {
+  it('computes the end of a prefix range', () => {
+    expect(prefixEnd('a')).toBe('b');
+    expect(prefixEnd('/registry/pods/')).toBe('/registry/pods0');
+    expect(prefixEnd('a\uffff')).toBe('b');
+    expect(prefixEnd('\uffff\uffff')).toBe('\0');
+  });
+
+  it('follows etcd conventions for rangeEnd', () => {
+    expect(inRange('a', 'a', undefined)).toBe(true);
+    expect(inRange('ab', 'a', '')).toBe(false);
+    expect(inRange('zzz', 'b', '\0')).toBe(true);
+    expect(inRange('a', 'b', '\0')).toBe(false);
+    expect(inRange('b', 'a', 'b')).toBe(false);
+    expect(inRange('a/x', 'a/', prefixEnd('a/'))).toBe(true);
+  });
+});
+
+describe('validateCommand', () => {
+  it('accepts well-formed commands', () => {
+    const ok: Command[] = [
+      put('k'),
+      { type: 'put', key: 'k', ignoreValue: true },
+      { type: 'put', key: 'k', value: v, ignoreLease: true },
+      { type: 'range', key: 'a', rangeEnd: '\0', limit: 2, revision: 3, sortOrder: 'descend', sortTarget: 'modRevision' },
+      { type: 'deleteRange', key: 'a', rangeEnd: 'b', prevKv: true },
+      { type: 'leaseGrant', ttlSeconds: 10 },
+      { type: 'leaseRevoke', id: 5 },
+      { type: 'compact', revision: 4 },
+      txn([put('a'), txn([put('b')], [put('b')])]),
+    ];
+    for (const c of ok) expect(validateCommand(c)).toBeNull();
+  });
+
+  it('limits a txn to 128 ops in total, nested ones included', () => {
+    const ops = (n: number) => Array.from({ length: n }, (_, i) => put(`k${i}`));
+    expect(validateCommand(txn(ops(128)))).toBeNull();
+    expect(validateCommand(txn(ops(129)))).toEqual({ type: 'error', code: 'TooManyOps', limit: 128 });
+    expect(validateCommand(txn(ops(64), ops(64)))).toBeNull();
+    expect(validateCommand(txn(ops(64), ops(65)))).toMatchObject({ code: 'TooManyOps' });
+    // 100 + the nested txn op + 28 inside it = 129.
+    expect(validateCommand(txn([...ops(100), txn(ops(28).map((p) => ({ ...p, key: 'n' + p.key })))]))).toMatchObject({
+      code: 'TooManyOps',
+    });
+    const compares = Array.from({ length: 129 }, () => ({ key: 'a', target: 'version' as const, result: '=' as const, operand: 0 }));
+    expect(validateCommand({ type: 'txn', compare: compares, success: [], failure: [] })).toMatchObject({ code: 'TooManyOps' });
+  });
+
+  it('refuses duplicate keys in a txn as etcd does', () => {
+    const dup = (t: TxnRequest) => validateCommand(t);
+    expect(dup(txn([put('a'), put('a')]))).toEqual({ type: 'error', code: 'DuplicateKey', key: 'a' });
+    expect(dup(txn([del('a', 'c'), put('b')]))).toMatchObject({ code: 'DuplicateKey', key: 'b' });
+    expect(dup(txn([put('b'), del('a', 'c')]))).toMatchObject({ code: 'DuplicateKey', key: 'b' });
+    expect(dup(txn([put('a'), txn([put('a')])]))).toMatchObject({ code: 'DuplicateKey', key: 'a' });
+    expect(dup(txn([del('a'), txn([put('a')])]))).toMatchObject({ code: 'DuplicateKey' });
+    // Stricter than etcd: a later nested delete over an earlier nested put.
+    expect(dup(txn([txn([put('a')]), txn([del('a')])]))).toMatchObject({ code: 'DuplicateKey', key: 'a' });
+    // Allowed: the same key in both branches, overlapping deletes, reads of written keys.
+    expect(dup(txn([put('a')], [put('a')]))).toBeNull();
+    expect(dup(txn([txn([put('a')], [put('a')])]))).toBeNull();
+    expect(dup(txn([del('a', 'c'), del('b', 'd')]))).toBeNull();
+    expect(dup(txn([put('a'), { type: 'range', key: 'a' }]))).toBeNull();
+  });
+
+  it('refuses malformed requests', () => {
+    const bad: [unknown, string][] = [
+      [{ type: 'put', key: '', value: v }, 'InvalidRequest'],
+      [{ type: 'put', key: 'k' }, 'InvalidRequest'],
+      [{ type: 'put', key: 'k', value: v, ignoreValue: true }, 'InvalidRequest'],
+      [{ type: 'put', key: 'k', value: v, lease: 3, ignoreLease: true }, 'InvalidRequest'],
+      [{ type: 'put', key: 'k', value: 'text' }, 'InvalidRequest'],
+      [{ type: 'range', key: 'k', limit: -1 }, 'InvalidRequest'],
+      [{ type: 'range', key: 'k', sortOrder: 'sideways' }, 'InvalidRequest'],
+      [{ type: 'leaseGrant', ttlSeconds: 0 }, 'InvalidRequest'],
+      [{ type: 'leaseRevoke', id: 0 }, 'InvalidRequest'],
+      [{ type: 'compact', revision: 0 }, 'InvalidRequest'],
+      [{ type: 'txn', compare: [{ key: 'a', target: 'value', result: '=', operand: 3 }], success: [], failure: [] }, 'InvalidRequest'],
+      [{ type: 'frobnicate', key: 'k' }, 'UnknownOperation'],
+      [txn([{ type: 'leaseGrant', ttlSeconds: 5 } as unknown as RequestOp]), 'UnknownOperation'],
+    ];
+    for (const [cmd, code] of bad) expect(validateCommand(cmd as Command)).toMatchObject({ type: 'error', code });
+  });
+});
+
+describe('proposals', () => {
+  it('round-trips through an exact-size encoding', () => {
+    const bytes = encodeProposal({ client: 'c', seq: 3, cmd: put('k') });
+    expect(isError(bytes)).toBe(false);
+    const b = bytes as Uint8Array;
+    expect(b.byteLength).toBe(b.buffer.byteLength);
+    const p = decodeProposal(b);
+    expect(p.client).toBe('c');
+    expect(p.seq).toBe(3);
+    expect(p.cmd).toMatchObject({ type: 'put', key: 'k' });
+  });
+
+  it('refuses a proposal over 1.5 MiB before it reaches the log', () => {
+    const big = encodeProposal({ client: 'c', seq: 1, cmd: { type: 'put', key: 'k', value: new Uint8Array(maxRequestBytes) } });
+    expect(big).toMatchObject({ type: 'error', code: 'RequestTooLarge', limit: maxRequestBytes });
+    const fits = encodeProposal({ client: 'c', seq: 1, cmd: { type: 'put', key: 'k', value: new Uint8Array(maxRequestBytes - 100) } });
+    expect(fits).toBeInstanceOf(Uint8Array);
+  });
+
+  it('refuses invalid commands when encoding', () => {
+    expect(encodeProposal({ client: 'c', seq: 1, cmd: txn([put('a'), put('a')]) })).toMatchObject({ code: 'DuplicateKey' });
+  });
+
+  it('throws on bytes that are not a proposal', () => {
+    expect(() => decodeProposal(new Uint8Array([0xc1]))).toThrow();
+    expect(() => decodeProposal(new Uint8Array([0x01]))).toThrow(/not a proposal/);
+  });
+});

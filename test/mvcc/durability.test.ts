@@ -1,0 +1,163 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LmdbStore, MemoryStore, type DurableStore, type KvTable } from '../../runtime/store.js';
+import { MvccStore, type ApplyResult, type MvccOptions } from '../../raft/mvcc/store.js';
+import type { RangeResponse } from '../../raft/mvcc/commands.js';
+import { batches, keys, step, toEntries } from './gen.js';
+import { plain } from './model.js';
+
+const options: MvccOptions = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2 };
+const root = mkdtempSync(join(tmpdir(), 'mvcc-durability-'));
+let dirs = 0;
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function comparable(r: ApplyResult) {
+  return plain({ ...r, events: r.events.map((e) => ({ type: e.type, kv: e.kv })) });
+}
+
+function everything(s: MvccStore) {
+  const out: unknown[] = [s.revision, s.compactRevision, s.appliedIndex];
+  for (let rev = Math.max(1, s.compactRevision); rev <= s.revision; rev++) {
+    out.push((s.range({ type: 'range', key: keys[0]!, rangeEnd: '\0', revision: rev }) as RangeResponse).kvs);
+  }
+  out.push([...s.leases()].map((l) => ({ ...l, keys: [...l.keys].sort() })).sort((x, y) => x.id - y.id));
+  return plain(out);
+}
+
+/** Wraps a store so that the n-th put of a batch throws, as a crash in the middle of it would. */
+class FailingStore implements DurableStore {
+  failAtPut = -1;
+  private puts = 0;
+  constructor(private readonly inner: DurableStore) {}
+  get dir() {
+    return this.inner.dir;
+  }
+  table(name: string): KvTable {
+    const t = this.inner.table(name);
+    return {
+      get: (k) => t.get(k),
+      range: (o) => t.range(o),
+      put: (k, v) => {
+        if (this.puts++ === this.failAtPut) throw new Error('injected failure');
+        t.put(k, v);
+      },
+      remove: (k) => t.remove(k),
+    };
+  }
+  write(fn: () => void): void {
+    this.puts = 0;
+    this.inner.write(fn);
+  }
+  flush() {
+    return this.inner.flush();
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe('MvccStore durability', () => {
+  it('recovers the exact state after re-opening an lmdb store, and skips applied entries', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { minLength: 10, maxLength: 80 }),
+        fc.array(fc.integer({ min: 1, max: 10 }), { maxLength: 4 }),
+        fc.integer({ min: 0, max: 79 }),
+        async (steps, sizes, cutAt) => {
+          const dir = join(root, `db${dirs++}`);
+          const entries = toEntries(steps).map((e) => e.entry);
+          const cut = Math.min(cutAt, entries.length);
+          const reference = MvccStore.open(new MemoryStore(), options);
+          reference.applyEntries(entries.slice(0, cut));
+
+          let lmdb = LmdbStore.open(dir, { sync: false });
+          let s = MvccStore.open(lmdb, options);
+          for (const b of batches(entries.slice(0, cut), sizes)) s.applyEntries(b);
+          expect(everything(s)).toEqual(everything(reference));
+          await lmdb.close();
+
+          lmdb = LmdbStore.open(dir, { sync: false });
+          s = MvccStore.open(lmdb, options);
+          expect(everything(s)).toEqual(everything(reference));
+          expect(s.snapshot()).toEqual(reference.snapshot());
+          // Replay from the start of the log: only the entries after the cut are applied.
+          const got = s.applyEntries(entries);
+          const want = reference.applyEntries(entries);
+          expect(got.map(comparable)).toEqual(want.map(comparable));
+          expect(everything(s)).toEqual(everything(reference));
+          await lmdb.close();
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('applies a batch atomically: a failure in the middle leaves the state of the batch before', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 10, maxLength: 60 }),
+        fc.integer({ min: 1, max: 59 }),
+        fc.integer({ min: 0, max: 30 }),
+        (steps, cutAt, failAt) => {
+          const entries = toEntries(steps).map((e) => e.entry);
+          const cut = Math.min(cutAt, entries.length - 1);
+          const backend = new FailingStore(new MemoryStore());
+          const s = MvccStore.open(backend, options);
+          s.applyEntries(entries.slice(0, cut));
+          const before = everything(s);
+          const beforeSnapshot = s.snapshot();
+          backend.failAtPut = failAt;
+          let failed = false;
+          try {
+            s.applyEntries(entries.slice(cut));
+          } catch {
+            failed = true;
+          }
+          backend.failAtPut = -1;
+          if (!failed) return;
+          expect(() => s.range({ type: 'range', key: 'a' })).toThrow(/unusable/);
+          const reopened = MvccStore.open(backend, options);
+          expect(everything(reopened)).toEqual(before);
+          expect(reopened.snapshot()).toEqual(beforeSnapshot);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('restores a snapshot into an lmdb store atomically, replacing what was there', async () => {
+    const entries = toEntries(
+      fc.sample(fc.array(step, { minLength: 60, maxLength: 60 }), { numRuns: 1, seed: 7 })[0]!,
+    ).map((e) => e.entry);
+    const source = MvccStore.open(new MemoryStore(), options);
+    source.applyEntries(entries);
+    const dir = join(root, `db${dirs++}`);
+    let lmdb = LmdbStore.open(dir, { sync: false });
+    let s = MvccStore.open(lmdb, options);
+    s.applyEntries(entries.slice(0, 20));
+    s.restore(source.snapshot());
+    expect(everything(s)).toEqual(everything(source));
+    await lmdb.close();
+    lmdb = LmdbStore.open(dir, { sync: false });
+    s = MvccStore.open(lmdb, options);
+    expect(everything(s)).toEqual(everything(source));
+    expect(s.snapshot()).toEqual(source.snapshot());
+    await lmdb.close();
+  });
+
+  it('refuses a corrupt snapshot and keeps its state', () => {
+    const s = MvccStore.open(new MemoryStore());
+    s.applyEntries([{ index: 1, data: { client: 'c', seq: 1, cmd: { type: 'put', key: 'k', value: new Uint8Array([1]) } } }]);
+    const snap = s.snapshot();
+    const bad = new Uint8Array(snap);
+    bad[Math.floor(bad.length / 2)]! ^= 0xff;
+    const t = MvccStore.open(new MemoryStore());
+    expect(() => t.restore(bad)).toThrow(/checksum/);
+    expect(t.revision).toBe(1);
+    t.restore(snap);
+    expect(t.get('k')?.value).toEqual(new Uint8Array([1]));
+  });
+});

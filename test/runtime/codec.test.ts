@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ASK, SEND, decodeFrame, encodeFrame, encodeValue, type Envelope } from '../../runtime/codec.js';
+
+describe('codec', () => {
+  it('encodeFrame returns an exact-size ArrayBuffer that later encodings do not overwrite', () => {
+    const first: Envelope[] = [
+      [SEND, 'b', 'a', 0, { hello: 'world', n: 1 }],
+      [ASK, 'b', 'a', 7, [1, 2, 3]],
+    ];
+    const frame = encodeFrame(first);
+    expect(frame).toBeInstanceOf(ArrayBuffer);
+    // Exact size: every byte belongs to the encoding. msgpackr refuses trailing bytes, so the
+    // frame decoding at all shows there is no slack, and cutting one byte off breaks it.
+    expect(decodeFrame(frame)).toEqual(first);
+    expect(() => decodeFrame(new Uint8Array(frame).slice(0, -1))).toThrow();
+    expect(frame.byteLength).toBeLessThan(200);
+    const snapshot = new Uint8Array(frame).slice();
+
+    // A second, larger encoding reuses msgpackr's shared buffer; the first frame must not see it.
+    const second: Envelope[] = [[SEND, 'zz', 'yy', 0, 'x'.repeat(50_000)]];
+    const frame2 = encodeFrame(second);
+    expect(frame2).not.toBe(frame);
+    expect(new Uint8Array(frame)).toEqual(snapshot);
+    expect(decodeFrame(frame)).toEqual(first);
+    expect(decodeFrame(frame2)).toEqual(second);
+
+    // Transferring (detaching) one frame leaves the other intact.
+    const { port1, port2 } = new MessageChannel();
+    port1.postMessage(frame2, [frame2]);
+    port1.close();
+    port2.close();
+    expect(frame2.byteLength).toBe(0);
+    expect(decodeFrame(frame)).toEqual(first);
+  });
+
+  it('decodeFrame accepts a Uint8Array view as well as an ArrayBuffer', () => {
+    const envs: Envelope[] = [[SEND, 'to', 'from', 0, null]];
+    const frame = encodeFrame(envs);
+    expect(decodeFrame(new Uint8Array(frame))).toEqual(envs);
+  });
+
+  it('decodeFrame throws on garbage instead of returning something', () => {
+    const garbage = [
+      new Uint8Array([0xc1]), // a byte msgpack never uses
+      new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff]), // array32 announcing 4 billion items, then nothing
+      new Uint8Array([]),
+      encodeValue(42), // well-formed msgpack, but not a frame
+      encodeValue('a string'),
+      encodeValue({ kind: 0, to: 'a' }),
+      encodeValue([['a'], 0, 0]), // a list that is too short to hold an envelope
+      new Uint8Array([...new Uint8Array(encodeFrame([[SEND, 'a', 'b', 0, 1]])), 0]), // a frame with a trailing byte
+      new TextEncoder().encode('this is not msgpack at all, just text'),
+    ];
+    for (const bytes of garbage) {
+      const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      expect(() => decodeFrame(buf), `bytes ${Buffer.from(bytes).toString('hex').slice(0, 40)}`).toThrow();
+    }
+  });
+});
