@@ -1,7 +1,7 @@
 /** The cluster console's commands, shared by the interactive view and tests. */
 import type { Host } from '../runtime/host.js';
 import type { StoreClient } from '../raft/client.js';
-import type { KeyValue } from '../raft/mvcc/commands.js';
+import { prefixEnd, type KeyValue } from '../raft/mvcc/commands.js';
 
 export const HELP = `commands: put K V | get K | del K | watch PREFIX | crash ID | restart ID | pause ID | resume ID
           partition A,B C,D | isolate ID | heal | status | bench [N] | help | quit`;
@@ -44,7 +44,7 @@ export async function runConsoleCommand(line: string, env: ConsoleEnv): Promise<
     }
     case 'watch': {
       need(1, 'watch PREFIX');
-      const w = await client.watch('$host', { key: rest[0]!, rangeEnd: prefixEndOf(rest[0]!) });
+      const w = await client.watch('$host', { key: rest[0]!, rangeEnd: prefixEnd(rest[0]!) });
       return `watching ${rest[0]}* (watch ${w.watchId} on ${w.peer})`;
     }
     case 'crash':
@@ -102,11 +102,6 @@ export async function runConsoleCommand(line: string, env: ConsoleEnv): Promise<
     default:
       throw new Error(`unknown command "${cmd}"; ${HELP}`);
   }
-}
-
-function prefixEndOf(prefix: string): string {
-  const last = prefix.charCodeAt(prefix.length - 1);
-  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
 }
 
 export type { KeyValue };

@@ -4,9 +4,9 @@
 // A write (write, delete, or cas that applied) is *definitely overwritten* when an acknowledged
 // write of the same key was invoked after it returned: that one took effect later. Every other
 // write that may have happened (acknowledged, or unknown outcome) is a *candidate* for the last
-// one. The final value must be what some candidate wrote. When it is not, the acknowledged
-// candidates are reported lost: at least one of them was acknowledged, not overwritten, and is
-// gone. (With no candidate at all, the key was never written and must read as absent.)
+// one. The final value must be what some candidate wrote (or absent, if no write was
+// acknowledged at all). When it is not, the acknowledged candidates are reported lost: at least
+// one of them was acknowledged, not overwritten, and is gone.
 //
 // This is coarser than the linearizability checker (it ignores reads in the history) but runs
 // on any history, needs no search, and names the writes a client was promised and lost.
@@ -89,8 +89,9 @@ function checkKey(key: string, writes: readonly Operation[], finalValue: JsonVal
   }
   const candidates = latest === undefined ? [...writes] : writes.filter((op) => !precedes(op, latest as Operation));
 
+  // Until an acknowledged write, the key may still hold its initial state: absent.
+  if (latest === undefined && finalValue === null) return undefined;
   if (candidates.length === 0) {
-    if (finalValue === null) return undefined;
     return {
       key,
       finalValue,

@@ -10,7 +10,7 @@
 import { AssertionError, assert } from './assert.js';
 import type { RaftConfig } from './config.js';
 import { decodeConfChange } from './confchange.js';
-import { RawNode } from './rawnode.js';
+import { RawNode, type Ready } from './rawnode.js';
 import { MemoryStorage } from './storage.js';
 import {
   type ConfChange,
@@ -77,6 +77,11 @@ export class SimPeer {
   confState: ConfState = { voters: [], learners: [] };
   /** ReadStates received, in order. */
   readStates: ReadState[] = [];
+  /**
+   * With Network.earlySend: the Ready whose early messages are on the wire while it is being
+   * persisted (finished in the next round, so messages are delivered in between).
+   */
+  pendingReady: Ready | null = null;
   /** Every applied entry of every incarnation, for state-machine-safety checks (index -> term/data). */
   readonly history = new Map<number, AppliedEntry>();
   readonly options: NodeOptions;
@@ -141,13 +146,14 @@ export class Network {
   /** Optional trace of delivered messages, for determinism checks. */
   trace: string[] | null = null;
   /**
-   * Send the messages for which canSendBeforePersist() holds before persisting each Ready, as a
-   * shell that writes the leader's log in parallel with replicating it does.
+   * Like a shell that writes the leader's log in parallel with replicating it: send the messages
+   * for which canSendBeforePersist() holds at once, and persist the Ready (then send the rest,
+   * apply, advance) only in the next round, after the messages in flight were delivered.
    */
   earlySend = false;
   /**
-   * Probability that a node crashes while handling a Ready: after its early messages left (with
-   * earlySend) but before anything of the Ready was persisted.
+   * Probability that a node crashes while a Ready is being persisted: its early messages may be
+   * out (with earlySend), but nothing of the Ready reached its disk.
    */
   crashBeforePersistRate = 0;
 
@@ -238,6 +244,7 @@ export class Network {
   crash(id: string): void {
     const p = this.peer(id);
     p.node = null;
+    p.pendingReady = null;
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 
@@ -314,7 +321,7 @@ export class Network {
   stabilize(maxRounds = 10_000): void {
     for (let round = 0; round < maxRounds; round++) {
       for (const p of this.peers.values()) this.processReady(p);
-      if (this.queue.length === 0) return;
+      if (this.queue.length === 0 && ![...this.peers.values()].some((p) => p.pendingReady !== null)) return;
       let batch = this.queue;
       this.queue = [];
       if (this.reorderRate > 0 && this.rng() < this.reorderRate) batch = shuffle(batch, this.rng);
@@ -348,35 +355,48 @@ export class Network {
 
   /** The shell's Ready loop: persist, send, apply, advance. */
   processReady(p: SimPeer): void {
+    if (p.node === null) return;
+    if (p.pendingReady !== null) {
+      const rd = p.pendingReady;
+      p.pendingReady = null;
+      if (!this.finishReady(p, rd)) return;
+    }
     const node = p.node;
-    if (node === null) return;
     while (node.hasReady()) {
       const rd = node.ready();
       if (node.role === 'leader') this.recordLeader(node.term, p.id);
-      const early = this.earlySend ? rd.messages.filter(canSendBeforePersist) : [];
-      if (this.crashBeforePersistRate > 0 && this.rng() < this.crashBeforePersistRate) {
-        this.crash(p.id);
-        for (const m of early) this.queue.push(m); // already on the wire
+      for (const m of rd.messages) this.sent[m.type] = (this.sent[m.type] ?? 0) + 1;
+      if (this.earlySend) {
+        for (const m of rd.messages) if (canSendBeforePersist(m)) this.queue.push(m);
+        p.pendingReady = rd; // persisted next round, after the early messages were delivered
         return;
       }
-      for (const m of early) this.queue.push(m);
-      if (rd.snapshot !== undefined) {
-        p.storage.applySnapshot(rd.snapshot);
-        p.applied = decodeAppState(rd.snapshot.data);
-        p.appliedIndex = rd.snapshot.metadata.index;
-        p.confState = rd.snapshot.metadata.confState;
-        for (const e of p.applied) this.recordApplied(p, e);
-      }
-      p.storage.append(rd.entries);
-      if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState);
-      for (const m of rd.messages) {
-        this.sent[m.type] = (this.sent[m.type] ?? 0) + 1;
-        if (!this.earlySend || !canSendBeforePersist(m)) this.queue.push(m);
-      }
-      for (const e of rd.committedEntries) this.apply(p, e);
-      for (const rs of rd.readStates) p.readStates.push(rs);
-      node.advance(rd);
+      if (!this.finishReady(p, rd)) return;
     }
+  }
+
+  /** Persists a Ready, sends its (remaining) messages, applies and advances. False if it crashed. */
+  private finishReady(p: SimPeer, rd: Ready): boolean {
+    if (this.crashBeforePersistRate > 0 && this.rng() < this.crashBeforePersistRate) {
+      const early = this.earlySend ? this.queue.filter((m) => m.from === p.id && canSendBeforePersist(m)) : [];
+      this.crash(p.id);
+      for (const m of early) this.queue.push(m); // already on the wire
+      return false;
+    }
+    if (rd.snapshot !== undefined) {
+      p.storage.applySnapshot(rd.snapshot);
+      p.applied = decodeAppState(rd.snapshot.data);
+      p.appliedIndex = rd.snapshot.metadata.index;
+      p.confState = rd.snapshot.metadata.confState;
+      for (const e of p.applied) this.recordApplied(p, e);
+    }
+    p.storage.append(rd.entries);
+    if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState);
+    for (const m of rd.messages) if (!this.earlySend || !canSendBeforePersist(m)) this.queue.push(m);
+    for (const e of rd.committedEntries) this.apply(p, e);
+    for (const rs of rd.readStates) p.readStates.push(rs);
+    p.n.advance(rd);
+    return true;
   }
 
   private apply(p: SimPeer, e: Entry): void {

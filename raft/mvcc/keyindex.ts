@@ -144,18 +144,14 @@ export class KeyIndex {
 
   /**
    * Drops revisions older than `atRev`, keeping the latest revision <= atRev when it is not a
-   * tombstone (the key's value at atRev) and everything after. Appends the dropped revisions to
-   * `dropped` as pairs main, sub. Returns false when nothing is left: the key leaves the index.
+   * tombstone (the key's value at atRev) and everything after. Returns false when nothing is
+   * left: the key leaves the index.
    */
-  compact(atRev: number, dropped: number[]): boolean {
+  compact(atRev: number): boolean {
     const i = this.positionAt(atRev);
     if (i < 0) return true; // all revisions are newer
     const keepFrom = this.rawSubOf(i) >= 0 ? i : i + 1;
     if (keepFrom === 0) return true;
-    for (let j = 0; j < keepFrom; j++) {
-      const s = this.rawSubOf(j);
-      dropped.push(this.mainOf(j), s >= 0 ? s : -1 - s);
-    }
     const n = this.count;
     if (keepFrom >= n) return false;
     this.older = keepFrom === n - 1 ? null : this.older!.slice(keepFrom * 2);
@@ -254,12 +250,12 @@ export class TreeIndex {
   }
 
   /** Compacts every key at `atRev`, removing keys with nothing left; see KeyIndex.compact. */
-  compactInto(atRev: number, dropped: number[]): void {
+  compact(atRev: number): void {
     const low = this.tree.minKey();
     const high = this.tree.maxKey();
     if (low === undefined || high === undefined) return;
     this.tree.editRange(low, high, true, (k, ki) => {
-      if (ki.compact(atRev, dropped)) return undefined;
+      if (ki.compact(atRev)) return undefined;
       this.map.delete(k);
       return { delete: true };
     });

@@ -174,9 +174,13 @@ export class MvccStore {
   private readonly keyLease = new Map<string, number>();
   /** Dedup table in order of last activity (least recent first). */
   private readonly clients = new Map<string, ClientRecord>();
-  /** Backend records of revisions compaction dropped, as pairs main, sub, not yet deleted. */
-  private purgeQueue: number[] = [];
-  private purgeHead = 0;
+  /**
+   * Compaction drops revisions from the index at once; its clean-up then walks the backend from
+   * this position up to the compaction revision, deleting records the index no longer holds, a
+   * bounded number per batch (etcd's scheduled compaction). Null when there is nothing to do.
+   * Not persisted: after a restart the walk starts over, as it does after each compaction.
+   */
+  private purgeCursor: [number, number] | null = null;
   /** Bumped by every lease change, so the lessor knows when to look again. */
   private leaseGeneration = 0;
   /** Bumped by every state change; tells a command that changed nothing. */
@@ -224,9 +228,9 @@ export class MvccStore {
     return this.index.size;
   }
 
-  /** Backend records still waiting for compaction's clean-up. */
-  get pendingPurge(): number {
-    return (this.purgeQueue.length - this.purgeHead) >> 1;
+  /** Compaction's clean-up of the backend has not finished. */
+  get purgePending(): boolean {
+    return this.purgeCursor !== null;
   }
 
   get leaseChanges(): number {
@@ -749,44 +753,44 @@ export class MvccStore {
     if (req.revision > this.rev) return errors.futureRevision(this.rev);
     this.compactRev = req.revision;
     this.mutations++;
-    this.compactIndex();
+    this.index.compact(this.compactRev);
+    this.purgeCursor = [0, 0];
     return { type: 'compact', revision: this.rev };
   }
 
-  /** Drops compacted revisions from the index and queues their backend records for deletion. */
-  private compactIndex(): void {
-    const queue = this.purgeQueue.slice(this.purgeHead);
-    this.index.compactInto(this.compactRev, queue);
-    this.purgeQueue = queue;
-    this.purgeHead = 0;
-  }
-
   /**
-   * Deletes up to `maxRecords` backend records compaction left behind, in its own write batch;
-   * for the shell to call when the log is idle. Returns how many are still pending.
+   * Walks up to `maxRecords` more backend records of compaction's clean-up, in its own write
+   * batch; for the shell to call when the log is idle. Returns whether work remains.
    */
-  purge(maxRecords: number): number {
+  purge(maxRecords: number): boolean {
     this.checkUsable();
-    if (this.pendingPurge === 0) return 0;
+    if (this.purgeCursor === null) return false;
     try {
       this.backend.write(() => this.purgeSome(maxRecords));
     } catch (err) {
       this.broken = err instanceof Error ? err : new Error(String(err));
       throw err;
     }
-    return this.pendingPurge;
+    return this.purgeCursor !== null;
   }
 
   private purgeSome(maxRecords: number): void {
-    const q = this.purgeQueue;
-    let h = this.purgeHead;
-    const end = Math.min(q.length, h + maxRecords * 2);
-    for (; h < end; h += 2) this.kv.remove([q[h]!, q[h + 1]!]);
-    this.purgeHead = h;
-    if (h === q.length) {
-      this.purgeQueue = [];
-      this.purgeHead = 0;
+    if (this.purgeCursor === null) return;
+    const doomed: StoreKey[] = [];
+    let next: [number, number] | null = null;
+    let seen = 0;
+    for (const { key, value } of this.kv.range({ start: this.purgeCursor, end: [this.compactRev + 1, 0] })) {
+      const [main, sub] = key as readonly [number, number];
+      if (seen++ === maxRecords) {
+        next = [main, sub];
+        break;
+      }
+      const ki = this.index.get((value as StoredRecord).key);
+      if (ki === undefined || !ki.holds(main, sub)) doomed.push(key);
     }
+    // Removed after the walk: neither backend promises a stable iterator across deletes.
+    for (const k of doomed) this.kv.remove(k);
+    this.purgeCursor = next;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -845,8 +849,7 @@ export class MvccStore {
     this.leaseMap.clear();
     this.keyLease.clear();
     this.clients.clear();
-    this.purgeQueue = [];
-    this.purgeHead = 0;
+    this.purgeCursor = null;
     this.rev = state.revision;
     this.compactRev = state.compactRevision;
     this.applied = state.appliedIndex;
@@ -869,8 +872,12 @@ export class MvccStore {
     }
     const ordered = [...clients].sort((a, b) => a[1].index - b[1].index);
     for (const [client, r] of ordered) this.clients.set(client, r);
-    // Records compaction dropped but had not deleted yet: drop them from the index again.
-    if (this.compactRev > 0) this.compactIndex();
+    // Records compaction dropped but had not deleted yet: drop them from the index again, and
+    // walk the backend again to delete them.
+    if (this.compactRev > 0) {
+      this.index.compact(this.compactRev);
+      this.purgeCursor = [0, 0];
+    }
     this.leaseGeneration++;
   }
 

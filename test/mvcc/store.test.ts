@@ -217,10 +217,11 @@ describe('MvccStore', () => {
     const { store, run } = harness({ compactionBatchRecords: 3 });
     for (let i = 0; i < 20; i++) run({ type: 'put', key: `k${i % 2}`, value: bytes(i) });
     run({ type: 'compact', revision: store.revision });
-    // 20 puts, 2 kept; the compaction batch itself cleaned 3.
-    expect(store.pendingPurge).toBe(15);
-    expect(store.purge(10)).toBe(5);
-    expect(store.purge(10)).toBe(0);
+    // 20 records up to the compaction revision, 2 kept; the compaction's batch walked 3.
+    expect(store.purgePending).toBe(true);
+    expect(store.purge(10)).toBe(true);
+    expect(store.purge(10)).toBe(false);
+    expect(store.purge(10)).toBe(false);
     expect(store.get('k1')?.value).toEqual(bytes(19));
     expect(store.snapshot()).toEqual(
       (() => {
