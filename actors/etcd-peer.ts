@@ -166,6 +166,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
 
   function processReady(): void {
     readyScheduled = false;
+    // Reads that arrived this turn share one ReadIndex round.
+    if (readsUnsent.length > 0) requestReadIndex();
     if (!node.hasReady()) return;
     const tStart = DEBUG_TIMING ? performance.now() : 0;
     const rd: Ready = node.ready();
@@ -196,9 +198,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     node.advance(rd);
     serveReads();
     maybeCompact();
-    if (readsUnsent.length > 0) requestReadIndex();
-    if (node.hasReady()) schedule();
-    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: performance.now() }, 'ready');
+    if (readsUnsent.length > 0 || node.hasReady()) schedule();
+    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: ctx.now() % 100000 }, 'ready');
   }
 
   function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {
@@ -259,15 +260,23 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     readsUnsent = [];
     readsByCtx.clear();
     readsWaiting.length = 0;
+    failReads(reads, leaderHint);
+  }
+
+  function failReads(reads: { reply: Replier }[], leaderHint: string): void {
     for (const r of reads) r.reply.ok({ ok: false, error: 'NotLeader', leaderHint } satisfies PeerReply);
   }
 
   function requestReadIndex(): void {
     const key = `${ctx.self}:${ctx.incarnation}:r${++readSeq}`;
-    readsByCtx.set(key, readsUnsent);
+    const batch = readsUnsent;
+    readsByCtx.set(key, batch);
     readsUnsent = [];
-    node.readIndex(key);
-    schedule();
+    const res = node.readIndex(key);
+    if (!res.ok) {
+      readsByCtx.delete(key);
+      failReads(batch, res.leaderHint);
+    }
   }
 
   function serveReads(): void {
@@ -470,6 +479,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       const msg = raw as PeerMessage | PeerRequest;
       if ('t' in msg) {
         if (msg.t === 'raft') {
+          if (DEBUG_TIMING) ctx.log.warn({ recv: msg.msgs.map((m) => `${m.type}<${m.from}`).join(','), t: ctx.now() % 100000 }, "recv");
           for (const m of msg.msgs) {
             if (m.from === lead) lastLeaderContact = ctx.now();
             node.step(m);
@@ -488,6 +498,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         return;
       }
       const r = ctx.replier();
+      if (DEBUG_TIMING) ctx.log.warn({ req: (msg as PeerRequest).op, t: ctx.now() % 100000 }, 'request');
       const reply: Replier = r ?? { ok: () => {}, error: () => {} };
       onRequest(from, msg, reply);
     },

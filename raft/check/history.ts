@@ -169,10 +169,11 @@ export class HistoryRecorder {
       throw new HistoryFormatError(`process ${process} invoked ${f} while its previous operation is still open`);
     }
     checkInvokeValue(f, value);
+    const time = this.tick();
     const opId = this.nextOpId++;
     this.open.set(opId, { process, f, key, value });
     this.busyProcesses.add(process);
-    this.append({ process, type: 'invoke', f, key, value, time: this.tick() });
+    this.append({ process, type: 'invoke', f, key, value, time });
     return opId;
   }
 
@@ -181,7 +182,7 @@ export class HistoryRecorder {
    * true|false (default true); a write or delete may omit the value (the write echoes its input).
    */
   ok(opId: number, value?: JsonValue): void {
-    const op = this.close(opId);
+    const op = this.openOperation(opId);
     let recorded: JsonValue;
     if (value !== undefined) recorded = value;
     else if (op.f === 'read') throw new HistoryFormatError(`ok of read ${opId} must carry the value read (null when absent)`);
@@ -189,19 +190,19 @@ export class HistoryRecorder {
     else if (op.f === 'write') recorded = op.value;
     else recorded = null;
     checkOkValue(op.f, recorded);
-    this.append({ process: op.process, type: 'ok', f: op.f, key: op.key, value: recorded, time: this.tick() });
+    const time = this.tick();
+    this.close(opId);
+    this.append({ process: op.process, type: 'ok', f: op.f, key: op.key, value: recorded, time });
   }
 
   /** The operation definitely did not happen. */
   fail(opId: number): void {
-    const op = this.close(opId);
-    this.append({ process: op.process, type: 'fail', f: op.f, key: op.key, value: op.value, time: this.tick() });
+    this.complete(opId, 'fail');
   }
 
   /** The outcome is unknown (timeout, crash): it may have happened, or may still happen. */
   info(opId: number): void {
-    const op = this.close(opId);
-    this.append({ process: op.process, type: 'info', f: op.f, key: op.key, value: op.value, time: this.tick() });
+    this.complete(opId, 'info');
   }
 
   /** Number of operations invoked and not completed yet. */
@@ -222,9 +223,22 @@ export class HistoryRecorder {
     return toJsonLines(this.recorded);
   }
 
-  private close(opId: number): OpenOperation {
+  /** fail and info echo the invocation's value, as Jepsen does. */
+  private complete(opId: number, type: 'fail' | 'info'): void {
+    const op = this.openOperation(opId);
+    const time = this.tick();
+    this.close(opId);
+    this.append({ process: op.process, type, f: op.f, key: op.key, value: op.value, time });
+  }
+
+  private openOperation(opId: number): OpenOperation {
     const op = this.open.get(opId);
     if (op === undefined) throw new HistoryFormatError(`operation ${opId} is not open (never invoked, or already completed)`);
+    return op;
+  }
+
+  private close(opId: number): OpenOperation {
+    const op = this.openOperation(opId);
     this.open.delete(opId);
     this.busyProcesses.delete(op.process);
     return op;

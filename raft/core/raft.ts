@@ -752,7 +752,6 @@ export class Raft {
       ents[i] = { term: this.term, index: first + i, type: it.type, data: it.data };
     }
     this.log.append(ents);
-    this.trk.progress.get(this.id)?.maybeUpdate(this.log.lastIndex()); // MUTATION
     return first;
   }
 

@@ -82,6 +82,8 @@ export class SimPeer {
    * persisted (finished in the next round, so messages are delivered in between).
    */
   pendingReady: Ready | null = null;
+  /** Rounds left before pendingReady is persisted (a slow disk). */
+  pendingRounds = 0;
   /** Every applied entry of every incarnation, for state-machine-safety checks (index -> term/data). */
   readonly history = new Map<number, AppliedEntry>();
   readonly options: NodeOptions;
@@ -156,6 +158,8 @@ export class Network {
    * out (with earlySend), but nothing of the Ready reached its disk.
    */
   crashBeforePersistRate = 0;
+  /** With earlySend: a Ready takes 1 to 1 + this many delivery rounds to persist (random). */
+  maxPersistDelayRounds = 0;
 
   constructor(opts: NetworkOptions) {
     this.seed = opts.seed ?? 1;
@@ -357,6 +361,7 @@ export class Network {
   processReady(p: SimPeer): void {
     if (p.node === null) return;
     if (p.pendingReady !== null) {
+      if (p.pendingRounds-- > 0) return; // still being written; its node keeps stepping messages
       const rd = p.pendingReady;
       p.pendingReady = null;
       if (!this.finishReady(p, rd)) return;
@@ -368,7 +373,8 @@ export class Network {
       for (const m of rd.messages) this.sent[m.type] = (this.sent[m.type] ?? 0) + 1;
       if (this.earlySend) {
         for (const m of rd.messages) if (canSendBeforePersist(m)) this.queue.push(m);
-        p.pendingReady = rd; // persisted next round, after the early messages were delivered
+        p.pendingReady = rd; // persisted in a later round, after the early messages were delivered
+        p.pendingRounds = this.maxPersistDelayRounds > 0 ? Math.floor(this.rng() * (this.maxPersistDelayRounds + 1)) : 0;
         return;
       }
       if (!this.finishReady(p, rd)) return;

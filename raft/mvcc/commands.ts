@@ -379,11 +379,16 @@ export function encodeProposal(proposal: Proposal): Uint8Array | MvccError {
 
 /** Decodes a log entry's payload; throws on bytes that are not a msgpack proposal. */
 export function decodeProposal(bytes: Uint8Array): Proposal {
-  const p = unpack(bytes) as Proposal;
-  if (typeof p !== 'object' || p === null || typeof p.client !== 'string' || typeof p.seq !== 'number') {
-    throw new Error('mvcc: log entry is not a proposal');
-  }
+  const p = unpack(bytes) as unknown;
+  if (!isProposal(p)) throw new Error('mvcc: log entry is not a proposal');
   return p;
+}
+
+/** The envelope is well-formed (the command inside is checked by `validateCommand`). */
+export function isProposal(p: unknown): p is Proposal {
+  if (typeof p !== 'object' || p === null) return false;
+  const { client, seq } = p as { client?: unknown; seq?: unknown };
+  return typeof client === 'string' && typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0;
 }
 
 function isPositiveInteger(n: unknown): n is number {

@@ -23,6 +23,7 @@ import type { DurableStore, KvTable, StoreKey } from '../../runtime/store.js';
 import {
   decodeProposal,
   errors,
+  isProposal,
   maxRequestBytes,
   validateCommand,
   type Command,
@@ -289,6 +290,7 @@ export class MvccStore {
         return this.result(entry.index, p.client, p.seq, errors.requestTooLarge(data.length), [], false);
       }
     } else {
+      if (!isProposal(data)) return this.result(entry.index, '', 0, errors.unknownOperation('malformed proposal'), [], false);
       p = data;
     }
     const client = p.client;

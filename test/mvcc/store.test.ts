@@ -222,6 +222,10 @@ describe('MvccStore', () => {
     expect(store.purge(10)).toBe(true);
     expect(store.purge(10)).toBe(false);
     expect(store.purge(10)).toBe(false);
+    expect([...store.backend.table('kv').range()].map((e) => e.key)).toEqual([
+      [20, 0],
+      [21, 0],
+    ]);
     expect(store.get('k1')?.value).toEqual(bytes(19));
     expect(store.snapshot()).toEqual(
       (() => {

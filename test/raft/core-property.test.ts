@@ -23,7 +23,7 @@ type Action =
   | { t: 'transfer'; to: number }
   | { t: 'read'; node: number }
   | { t: 'learner'; add: boolean }
-  | { t: 'disk'; earlySend: boolean; crashBeforePersist: number };
+  | { t: 'disk'; earlySend: boolean; crashBeforePersist: number; delayRounds: number };
 
 const action = (nodes: number): fc.Arbitrary<Action> => {
   const node = fc.integer({ min: 0, max: nodes }); // index `nodes` is the extra learner
@@ -54,6 +54,7 @@ const action = (nodes: number): fc.Arbitrary<Action> => {
         t: fc.constant('disk' as const),
         earlySend: fc.boolean(),
         crashBeforePersist: fc.double({ min: 0, max: 0.05, noNaN: true }),
+        delayRounds: fc.integer({ min: 0, max: 3 }),
       }),
     },
   );
@@ -130,6 +131,7 @@ function run(nodes: number, seed: number, actions: Action[]): void {
       case 'disk':
         net.earlySend = a.earlySend;
         net.crashBeforePersistRate = a.crashBeforePersist;
+        net.maxPersistDelayRounds = a.delayRounds;
         break;
       case 'learner': {
         const l = net.leader();
