@@ -52,6 +52,8 @@ type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
 
 const LEASE_CHECK_MS = 500;
 const DEBUG_TIMING = process.env.ACTORKUBE_DEBUG_READY === '1';
+let persistMs = 0;
+let applyMs = 0;
 const SNAPSHOT_ACK_TIMEOUT_MS = 30_000;
 
 export default function etcdPeer(rawArgs: unknown): Actor {
@@ -183,11 +185,15 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const late = rd.messages.filter((m) => !canSendBeforePersist(m));
     if (role === 'leader') sendMessages(early);
     if (rd.snapshot && rd.snapshot.metadata.index > 0) installSnapshot(rd.snapshot, rd.hardState);
-    log.persist(rd.hardState, rd.entries);
+    const tPersist = DEBUG_TIMING ? performance.now() : 0;
+    log.persist(rd.hardState, rd.entries, rd.mustSync);
+    if (DEBUG_TIMING) persistMs = performance.now() - tPersist;
     if (rd.hardState) storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) storage.append(rd.entries);
     sendMessages(role === 'leader' ? late : rd.messages);
+    const tApply = DEBUG_TIMING ? performance.now() : 0;
     if (rd.committedEntries.length > 0) applyEntries(rd.committedEntries);
+    if (DEBUG_TIMING) applyMs = performance.now() - tApply;
     for (const rs of rd.readStates) {
       const key = typeof rs.requestCtx === 'string' ? rs.requestCtx : Buffer.from(rs.requestCtx).toString();
       const batch = readsByCtx.get(key);
@@ -199,7 +205,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     serveReads();
     maybeCompact();
     if (readsUnsent.length > 0 || node.hasReady()) schedule();
-    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: ctx.now() % 100000 }, 'ready');
+    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, persistMs, applyMs, sync: rd.mustSync, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: ctx.now() % 100000 }, 'ready');
   }
 
   function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {
@@ -432,8 +438,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       const raftStore = ctx.store('raft', { sync: args.durable !== false });
       log = new DiskLog(raftStore, `${raftStore.dir ?? 'memory'}`);
       const fresh = log.claim({ clusterId: args.clusterId, memberId: ctx.self }) === 'new';
-      const loaded = log.load();
       mvcc = MvccStore.open(ctx.store('mvcc', { sync: false }));
+      const loaded = log.load(mvcc.appliedIndex);
       watches = new WatchHub(mvcc, {
         deliver: (watchId, events, revision) => notifyWatcher(watchId, { t: 'watch', watchId, events, revision }),
         cancelled: (watchId, reason) => {

@@ -48,6 +48,8 @@ export class DiskLog {
   private readonly log: KvTable;
   private readonly meta: KvTable;
   private lastIndex = 0;
+  /** A hard state whose only news was the commit index, not yet written. */
+  private unsavedHardState: HardState | undefined;
 
   /** `where` names the directory in errors. */
   constructor(
@@ -90,8 +92,13 @@ export class DiskLog {
     this.meta.put(key, { v, c: metaChecksum(v) });
   }
 
-  load(): LoadedLog {
-    const hardState = this.readMeta<HardState>('hardState') ?? { term: 0, vote: '', commit: 0 };
+  /**
+   * Reads and verifies everything. `appliedIndex` is what the state machine holds durably:
+   * those entries were committed, so the commit index is at least that (it may not have been
+   * written, see `persist`).
+   */
+  load(appliedIndex = 0): LoadedLog {
+    const stored = this.readMeta<HardState>('hardState') ?? { term: 0, vote: '', commit: 0 };
     const snapshot = this.readMeta<SnapshotMetadata>('snapshot') ?? null;
     const confState = this.readMeta<ConfState>('confState') ?? null;
     const entries: Entry[] = [];
@@ -109,15 +116,23 @@ export class DiskLog {
       expected++;
     }
     this.lastIndex = expected - 1;
+    const commit = Math.max(stored.commit, Math.min(appliedIndex, this.lastIndex));
+    const hardState = commit === stored.commit ? stored : { ...stored, commit };
     return { hardState, snapshot, entries, confState };
   }
 
   /**
    * Persists one Ready's worth: new entries (replacing any conflicting suffix) and the hard
-   * state, atomically and durably.
+   * state, atomically and durably. A Ready whose only change is the commit index
+   * (`mustSync` false) costs no fsync: the commit index rides along with the next write, and
+   * `load()` recovers it from the applied index if a crash came first.
    */
-  persist(hardState: HardState | undefined, entries: readonly Entry[]): void {
+  persist(hardState: HardState | undefined, entries: readonly Entry[], mustSync = true): void {
+    if (hardState) this.unsavedHardState = hardState;
+    if (entries.length === 0 && !mustSync) return;
+    hardState = this.unsavedHardState;
     if (!hardState && entries.length === 0) return;
+    this.unsavedHardState = undefined;
     this.store.write(() => {
       if (entries.length > 0) {
         const first = entries[0]!.index;
