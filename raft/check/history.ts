@@ -237,11 +237,10 @@ export class HistoryRecorder {
     return op;
   }
 
-  private close(opId: number): OpenOperation {
+  private close(opId: number): void {
     const op = this.openOperation(opId);
     this.open.delete(opId);
     this.busyProcesses.delete(op.process);
-    return op;
   }
 
   private tick(): number {
@@ -351,8 +350,8 @@ function parseEvent(row: string, line: number): HistoryEvent {
 // Pairing
 
 /**
- * Pairs each invocation with the next completion of the same process. An invocation without a
- * completion counts as unknown outcome (status info, ret +Infinity), as does an `info`.
+ * Pairs each invocation with the next completion by the same client process. An invocation
+ * without a completion counts as unknown outcome (status info, ret +Infinity), as does `info`.
  */
 export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
   return pairOperationsAt(events, undefined);
@@ -370,7 +369,8 @@ function pairOperationsAt(events: readonly HistoryEvent[], lineOf: ((i: number) 
     const open = openByProcess.get(e.process);
     if (e.type === 'invoke') {
       if (open !== undefined) {
-        throw new HistoryFormatError(`${where(i)}: process ${e.process} invoked ${e.f} while its ${(events[open] as HistoryEvent).f} from ${where(open)} is still open`);
+        const previous = (events[open] as HistoryEvent).f;
+        throw new HistoryFormatError(`${where(i)}: process ${e.process} invoked ${e.f} while its ${previous} from ${where(open)} is still open`);
       }
       openByProcess.set(e.process, i);
       continue;
@@ -380,7 +380,10 @@ function pairOperationsAt(events: readonly HistoryEvent[], lineOf: ((i: number) 
     }
     const inv = events[open] as HistoryEvent;
     if (inv.f !== e.f || inv.key !== e.key) {
-      throw new HistoryFormatError(`${where(i)}: ${e.type} ${e.f} ${JSON.stringify(e.key)} does not match the open invocation ${inv.f} ${JSON.stringify(inv.key)} of process ${e.process} at ${where(open)}`);
+      throw new HistoryFormatError(
+        `${where(i)}: ${e.type} ${e.f} ${JSON.stringify(e.key)} does not match the open invocation ` +
+          `${inv.f} ${JSON.stringify(inv.key)} of process ${e.process} at ${where(open)}`,
+      );
     }
     if (e.time < inv.time) {
       throw new HistoryFormatError(`${where(i)}: completion time ${e.time} is before its invocation time ${inv.time}`);

@@ -103,7 +103,13 @@ function eventId(e: WatchEvent): string {
 }
 
 function show(e: WatchEvent): string {
-  return e.type === 'put' ? `put ${JSON.stringify(e.key)}=${JSON.stringify(e.value)} @${e.revision}` : `delete ${JSON.stringify(e.key)} @${e.revision}`;
+  const key = JSON.stringify(e.key);
+  return e.type === 'put' ? `put ${key}=${JSON.stringify(e.value)} @${e.revision}` : `delete ${key} @${e.revision}`;
+}
+
+/** The first few events, for a message. */
+function showSome(events: readonly WatchEvent[]): string {
+  return `${events.slice(0, 3).map(show).join(', ')}${events.length > 3 ? ', …' : ''}`;
 }
 
 function sameEvent(a: WatchEvent, b: WatchEvent): boolean {
@@ -158,7 +164,7 @@ function checkResume(
         segment: s,
         message:
           `${watcher} resumed from revision ${segment.startRevision} after reaching revision ${revisionAt(committed, reached)}, ` +
-          `skipping ${skipped.length} committed event(s): ${skipped.slice(0, 3).map(show).join(', ')}${skipped.length > 3 ? ', …' : ''}`,
+          `skipping ${skipped.length} committed event(s): ${showSome(skipped)}`,
       },
     ];
   }
@@ -171,7 +177,7 @@ function checkResume(
         segment: s,
         message:
           `${watcher} resumed from revision ${segment.startRevision} after already receiving up to revision ${revisionAt(committed, reached)}, ` +
-          `so ${again.length} event(s) would come twice: ${again.slice(0, 3).map(show).join(', ')}${again.length > 3 ? ', …' : ''}`,
+          `so ${again.length} event(s) would come twice: ${showSome(again)}`,
       },
     ];
   }
@@ -195,7 +201,8 @@ function checkSegment(
 ): { violations: WatchViolation[]; lastMatched: number | undefined } {
   const violations: WatchViolation[] = [];
   const report = (kind: WatchViolationKind, message: string, event: WatchEvent): void => {
-    if (violations.length < MAX_VIOLATIONS_PER_SEGMENT) violations.push({ kind, watcher, segment: s, message: `${watcher}, segment ${s}: ${message}`, event });
+    if (violations.length >= MAX_VIOLATIONS_PER_SEGMENT) return;
+    violations.push({ kind, watcher, segment: s, message: `${watcher}, segment ${s}: ${message}`, event });
   };
   const received = new Set<string>();
   let expected = start; // position in log.events of the next event due
@@ -229,7 +236,7 @@ function checkSegment(
       if (missed.length > 0) {
         report(
           'skipped',
-          `received ${show(e)} without the ${missed.length} committed event(s) before it: ${missed.slice(0, 3).map(show).join(', ')}${missed.length > 3 ? ', …' : ''}`,
+          `received ${show(e)} without the ${missed.length} committed event(s) before it: ${showSome(missed)}`,
           e,
         );
       }
