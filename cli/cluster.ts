@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ThreadHost } from '../runtime/thread-host.js';
-import { hostClient, loadClusterFile, peerSpecs, peerStatuses, waitForLeader } from './store-cluster.js';
+import { hostClient, loadClusterFile, peerSpecs, peerStatuses, superviseStore, waitForLeader } from './store-cluster.js';
 import { runConsoleCommand, HELP } from './console.js';
 
 const { values } = parseArgs({
@@ -39,7 +39,7 @@ try {
 }
 const logFile = join(dataDir, 'cluster.log');
 const host = new ThreadHost({ dataDir: join(dataDir, 'actors'), logDestination: logFile, logLevel: values['log-level'] });
-host.supervise({ id: 'store', strategy: 'one_for_one', maxRestarts: 20, periodMs: 10_000, children: peerSpecs(file.clusterId, file.peers) });
+superviseStore(host, peerSpecs(file.clusterId, file.peers));
 
 let stopping = false;
 async function shutdown(code: number): Promise<void> {

@@ -57,6 +57,30 @@ export function peerSpecs(clusterId: string, peers: string[], extra: Partial<Pee
   }));
 }
 
+export interface StoreSupervision {
+  maxRestarts?: number;
+  periodMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number; jitter?: number };
+}
+
+/**
+ * Supervises each peer on its own, as separate etcd members are separate processes: a peer
+ * that cannot start (a corrupted or foreign data directory) exhausts only its own restart
+ * intensity and never takes its healthy peers down with it.
+ */
+export function superviseStore(host: Host, specs: ActorSpec[], options: StoreSupervision = {}): void {
+  for (const spec of specs) {
+    host.supervise({
+      id: `store/${spec.id}`,
+      strategy: 'one_for_one',
+      maxRestarts: options.maxRestarts ?? 10,
+      periodMs: options.periodMs ?? 10_000,
+      backoff: { initialMs: 10, maxMs: 2_000, jitter: 0.2, ...options.backoff },
+      children: [spec],
+    });
+  }
+}
+
 export function hostClient(host: Host, peers: string[], clientId: string): StoreClient {
   return new StoreClient({
     ask: (to, msg, o) => host.ask(to, msg, o),
