@@ -35,7 +35,10 @@
  * new RawNode on it. It recovers term, vote, commit and log; committed entries after `applied`
  * (default: the snapshot index) are handed out again to be applied.
  *
- * ## The loop
+ * Ready fields that carry nothing this time are `undefined` (softState, hardState, snapshot) or
+empty arrays; every Ready has the same shape.
+
+## The loop
  *
  * ```ts
  * // inputs, any number, in any order:
@@ -78,7 +81,13 @@
  * maxInflightBytes 32 MiB, maxUncommittedEntriesBytes 64 MiB, maxPendingReadIndexMsgs 4096,
  * maxCommittedSizePerReadyBytes = maxSizePerMsgBytes.
  *
- * A deterministic in-memory cluster for tests lives in `./testing.js` (not re-exported here).
+ * ## Testing
+ *
+ * `./testing.js` (not re-exported here) has a deterministic in-memory cluster: a synchronous
+ * network with cuts, loss, duplication and reordering from a seeded PRNG; per-node Ready loops
+ * that persist into MemoryStorage like a shell (optionally sending a leader's appends before
+ * persisting, with slow disks and crashes in between); crash/restart; snapshots of a tiny state
+ * machine; and running checks of election safety, log matching and state machine safety.
  */
 
 export { AssertionError, assert } from './assert.js';

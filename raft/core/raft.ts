@@ -98,7 +98,8 @@ export class Raft {
     this.trk.setConfig(confState, this.log.lastIndex() + 1);
     this.isLearner = this.trk.progress.get(this.id)?.isLearner ?? false;
     this.loadState(hardState);
-    if (cfg.applied > 0) this.log.appliedTo(cfg.applied);
+    // An `applied` at or below the snapshot adds nothing: the snapshot is applied by definition.
+    if (cfg.applied > this.log.applied) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
   }
 

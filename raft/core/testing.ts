@@ -113,6 +113,13 @@ export interface NetworkOptions {
   readonly config?: NodeOptions;
   /** Per-node overrides. */
   readonly perNode?: Readonly<Record<string, NodeOptions>>;
+  /**
+   * How the founding membership is established. 'log' (default): every founder calls
+   * RawNode.bootstrap(peers), putting it in the log as committed conf changes; joiners start
+   * empty. 'confState': every storage, joiners' included, starts as
+   * `new MemoryStorage({ voters: peers })`, the membership at index 0.
+   */
+  readonly bootstrap?: 'log' | 'confState';
 }
 
 /** Per-type message counters. */
@@ -161,15 +168,20 @@ export class Network {
   /** With earlySend: a Ready takes 1 to 1 + this many delivery rounds to persist (random). */
   maxPersistDelayRounds = 0;
 
+  /** Membership at index 0 of every new storage ('confState' bootstrap), else empty. */
+  private readonly initialConfState: ConfState;
+
   constructor(opts: NetworkOptions) {
     this.seed = opts.seed ?? 1;
     this.rng = mulberry32(this.seed);
     this.baseConfig = opts.config ?? {};
+    const inLog = (opts.bootstrap ?? 'log') === 'log';
+    this.initialConfState = inLog ? { voters: [], learners: [] } : { voters: [...opts.peers], learners: [] };
     for (const id of opts.peers) {
-      const p = new SimPeer(id, new MemoryStorage(), { ...this.baseConfig, ...(opts.perNode?.[id] ?? {}) });
+      const p = new SimPeer(id, new MemoryStorage(this.initialConfState), { ...this.baseConfig, ...(opts.perNode?.[id] ?? {}) });
       this.peers.set(id, p);
       this.start(p);
-      p.n.bootstrap(opts.peers);
+      if (inLog) p.n.bootstrap(opts.peers);
     }
     this.stabilize();
   }
@@ -187,10 +199,13 @@ export class Network {
     p.readStates = [];
   }
 
-  /** Adds a member that starts empty (not bootstrapped); it must be added by a conf change. */
-  addPeer(id: string, options: NodeOptions = {}): SimPeer {
+  /**
+   * Adds a member that starts with an empty log (and the index-0 membership of the bootstrap
+   * style, unless `initialConfState` overrides it); it must be added by a conf change.
+   */
+  addPeer(id: string, options: NodeOptions = {}, initialConfState: ConfState = this.initialConfState): SimPeer {
     assert(!this.peers.has(id), () => `${id} exists`);
-    const p = new SimPeer(id, new MemoryStorage(), { ...this.baseConfig, ...options });
+    const p = new SimPeer(id, new MemoryStorage(initialConfState), { ...this.baseConfig, ...options });
     this.peers.set(id, p);
     this.start(p);
     return p;

@@ -156,3 +156,26 @@ describe('membership changes', () => {
     expect(NONE).toBe('');
   });
 });
+
+describe('founding membership', () => {
+  it('with the membership at index 0 of every storage, joiners included, a joiner learns the right one', () => {
+    const net = new Network({ peers: ABC, seed: 69, bootstrap: 'confState' });
+    const leader = net.electLeader();
+    net.propose(leader, 'x');
+    net.addPeer('d'); // starts from MemoryStorage({ voters: [a, b, c] }) like the founders
+    net.proposeConfChange(leader, { type: 'addNode', nodeId: 'd' });
+    net.tick(3);
+    for (const id of ['a', 'b', 'c', 'd']) expect(voters(net, id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(net.appliedData('d')).toEqual(['x']);
+  });
+
+  it('a joiner that starts without the founders’ index-0 membership rebuilds a wrong one (misuse)', () => {
+    const net = new Network({ peers: ABC, seed: 69, bootstrap: 'confState' });
+    const leader = net.electLeader();
+    net.addPeer('d', {}, { voters: [], learners: [] }); // not what the founders started from
+    net.proposeConfChange(leader, { type: 'addNode', nodeId: 'd' });
+    net.tick(3);
+    expect(voters(net, leader)).toEqual(['a', 'b', 'c', 'd']);
+    expect(voters(net, 'd')).toEqual(['d']); // it would think it is alone: give joiners the same start
+  });
+});
