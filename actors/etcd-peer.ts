@@ -92,6 +92,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   /** Outgoing snapshot transfers awaiting an ack, by transfer id. */
   const outgoing = new Map<string, { to: string; timer: number }>();
   let snapSeq = 0;
+  let snapshotsInstalled = 0;
 
   function schedule(): void {
     if (readyScheduled) return;
@@ -215,6 +216,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     applied = snap.metadata.index;
     compactedAt = snap.metadata.index;
     confState = snap.metadata.confState;
+    snapshotsInstalled++;
     ctx.log.info({ index: snap.metadata.index }, 'installed snapshot');
   }
 
@@ -365,6 +367,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       voters: [...confState.voters],
       learners: [...confState.learners],
       lastIndex: storage.lastIndex(),
+      snapshotsInstalled,
     };
   }
 
@@ -448,9 +451,11 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         },
       });
       lessor = new Lessor(mvcc);
-      const founding = args.peers.includes(ctx.self);
-      confState = loaded.confState ?? loaded.snapshot?.confState ?? { voters: founding ? [...args.peers] : [], learners: [] };
-      if (fresh && founding) log.saveConfState(confState);
+      // Every member, a later joiner too, starts from the founding membership: the log's first
+      // entries were written under it, and a joiner that replays them must count the right
+      // quorum (it is not a voter itself until a conf change makes it one).
+      confState = loaded.confState ?? loaded.snapshot?.confState ?? { voters: [...args.peers], learners: [] };
+      if (fresh) log.saveConfState(confState);
       storage = new MemoryStorage(confState);
       if (loaded.snapshot) {
         storage.applySnapshot({ metadata: loaded.snapshot, data: new Uint8Array(0) });

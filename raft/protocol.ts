@@ -23,7 +23,9 @@ export type PeerRequest =
   | { op: 'keepAlive'; id: number }
   | { op: 'transferLeader'; to: string }
   | { op: 'member'; change: 'add' | 'addLearner' | 'remove'; id: string }
-  | { op: 'status' };
+  | { op: 'status' }
+  /** Read-only: a digest of the peer's state machine at its applied index (fault campaigns). */
+  | { op: 'digest' };
 
 export type PeerError =
   | { ok: false; error: 'NotLeader'; leaderHint: string }
@@ -56,6 +58,22 @@ export interface PeerStatus {
   voters: string[];
   learners: string[];
   lastIndex: number;
+  /** Snapshots received from a leader and installed since this peer started. */
+  snapshotsInstalled: number;
+}
+
+/**
+ * What `{op: 'digest'}` answers. Replicas at the same applied index must give equal hashes:
+ * `kvHash` covers the live key-values, `stateHash` the whole MVCC snapshot (history, leases,
+ * dedup table), whose encoding is identical on every replica at one applied index.
+ */
+export interface PeerDigest {
+  id: string;
+  applied: number;
+  revision: number;
+  keys: number;
+  kvHash: string;
+  stateHash: string;
 }
 
 /** Peer-to-peer traffic. */

@@ -15,6 +15,12 @@
  * exceptions), memory and disk disagree, so the store refuses further use: the actor crashes and
  * its restart re-opens the store from disk.
  *
+ * Exactly-once: per client id, the last applied seq and its response (the dedup table, part of
+ * the state and of snapshots). A repeat of that seq gets the stored response; an older seq gets
+ * `StaleSequence`. The table is bounded: after every entry, clients whose last command was
+ * applied more than `dedupIdleRevisions` revisions ago are forgotten, and beyond
+ * `maxDedupClients` the least recently active go first.
+ *
  * Determinism: results depend only on the entries and the state; batch boundaries do not matter
  * (dedup eviction runs per entry; compaction's physical clean-up is invisible to reads and
  * excluded from snapshots). No clock, no randomness.
@@ -58,6 +64,10 @@ export interface LogEntry {
   data: Uint8Array | Proposal | null;
 }
 
+/**
+ * Outcome of one applied entry. No-op entries and entries at or below the applied index get none.
+ * Results share objects with the store (and with the dedup table): treat them as read-only.
+ */
 export interface ApplyResult {
   index: number;
   client: string;
@@ -136,8 +146,9 @@ export interface MvccOptions {
   /** At most this many clients are remembered; the least recently active goes first. */
   maxDedupClients?: number;
   /**
-   * Compaction drops revisions from the index at once, and deletes their backend records in
-   * steps of at most this many per `applyEntries` call (and per `purge` call).
+   * Compaction drops revisions from the index at once; its backend clean-up then examines at most
+   * this many records per `applyEntries` call (and per `purge` call). Invisible to reads and
+   * snapshots, so replicas may differ in its progress. Default 1,000.
    */
   compactionBatchRecords?: number;
 }

@@ -8,6 +8,7 @@ import { MvccStore, type ApplyResult, type MvccOptions } from '../../raft/mvcc/s
 import type { RangeResponse } from '../../raft/mvcc/commands.js';
 import { batches, keys, step, toEntries } from './gen.js';
 import { plain } from './model.js';
+import { WatchHub } from '../../raft/mvcc/watch.js';
 
 const options: MvccOptions = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2 };
 const root = mkdtempSync(join(tmpdir(), 'mvcc-durability-'));
@@ -145,6 +146,33 @@ describe('MvccStore durability', () => {
     s = MvccStore.open(lmdb, options);
     expect(everything(s)).toEqual(everything(source));
     expect(s.snapshot()).toEqual(source.snapshot());
+    await lmdb.close();
+  });
+
+  it('serves watch catch-up from the lmdb history after a restart', async () => {
+    const entries = toEntries(
+      fc.sample(fc.array(step, { minLength: 80, maxLength: 80 }), { numRuns: 1, seed: 11 })[0]!,
+    ).map((e) => e.entry);
+    const collect = (store: MvccStore) => {
+      const got: unknown[] = [];
+      const hub = new WatchHub(store, { deliver: (_id, events) => void got.push(...events), catchUpRecordsPerStep: 4 });
+      hub.create({ key: 'a', rangeEnd: '\0', startRevision: store.compactRevision + 1, prevKv: true });
+      while (hub.pump()) {
+        /* catching up */
+      }
+      return plain(got);
+    };
+    const reference = MvccStore.open(new MemoryStore(), options);
+    reference.applyEntries(entries);
+    const dir = join(root, `db${dirs++}`);
+    let lmdb = LmdbStore.open(dir, { sync: false });
+    MvccStore.open(lmdb, options).applyEntries(entries);
+    await lmdb.close();
+    lmdb = LmdbStore.open(dir, { sync: false });
+    const reopened = MvccStore.open(lmdb, options);
+    const got = collect(reopened);
+    expect((got as unknown[]).length).toBeGreaterThan(0);
+    expect(got).toEqual(collect(reference));
     await lmdb.close();
   });
 

@@ -4,9 +4,10 @@
  *   npx esbuild test/mvcc/throughput.ts --bundle --platform=node --format=esm --packages=external \
  *     --outfile=/tmp/mvcc-throughput.mjs && node --expose-gc /tmp/mvcc-throughput.mjs [puts] [keys]
  *
- * Workload: small puts (100-byte values) from 100 clients, as msgpack log entries, in batches of
- * 1,000; then the same with a prevKv watcher over every key (what an API server's watch cache
- * does); then memory with `keys` distinct keys in the index.
+ * Workload: small puts (100-byte values, 100,000 distinct keys) from 100 clients, as msgpack log
+ * entries, in batches of 1,000; the same with a prevKv watcher over every key (what an API
+ * server's watch cache does); API-server-style txn writes; then memory with `keys` distinct keys
+ * in the index and the time to re-open (rebuild the index).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,21 +23,29 @@ const batchSize = 1000;
 const clients = 100;
 const value = new Uint8Array(100).fill(7);
 
-function makeEntries(from: number, n: number, keyCount: number): LogEntry[] {
+/** `txn` is the API server's write: compare modRevision, then put, else read the key back. */
+function makeEntries(from: number, n: number, keyCount: number, kind: 'put' | 'txn' = 'put'): LogEntry[] {
   const out: LogEntry[] = [];
   for (let i = 0; i < n; i++) {
     const index = from + i;
-    const proposal = {
-      client: `client-${index % clients}`,
-      seq: Math.floor(index / clients) + 1,
-      cmd: { type: 'put', key: `/registry/pods/default/pod-${index % keyCount}`, value },
-    };
+    const key = `/registry/pods/default/pod-${index % keyCount}`;
+    const put = { type: 'put', key, value };
+    const cmd =
+      kind === 'put'
+        ? put
+        : {
+            type: 'txn',
+            compare: [{ key, target: 'modRevision', result: '<', operand: 2 ** 40 }],
+            success: [put],
+            failure: [{ type: 'range', key }],
+          };
+    const proposal = { client: `client-${index % clients}`, seq: Math.floor(index / clients) + 1, cmd };
     out.push({ index, data: new Uint8Array(pack(proposal)) });
   }
   return out;
 }
 
-function run(label: string, backend: DurableStore, withWatcher: boolean): void {
+function run(label: string, backend: DurableStore, withWatcher: boolean, kind: 'put' | 'txn' = 'put'): void {
   const store = MvccStore.open(backend);
   let delivered = 0;
   if (withWatcher) {
@@ -45,7 +54,7 @@ function run(label: string, backend: DurableStore, withWatcher: boolean): void {
   }
   // Entries are encoded up front: decoding is part of apply, encoding is the proposer's cost.
   const batches: LogEntry[][] = [];
-  for (let i = 0; i < puts; i += batchSize) batches.push(makeEntries(1 + i, Math.min(batchSize, puts - i), 100_000));
+  for (let i = 0; i < puts; i += batchSize) batches.push(makeEntries(1 + i, Math.min(batchSize, puts - i), 100_000, kind));
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   for (const b of batches) store.applyEntries(b);
@@ -94,6 +103,7 @@ run('MemoryStore', new MemoryStore(), false);
 run('LmdbStore (sync: false)', lmdb(), false);
 run('MemoryStore + prevKv watcher', new MemoryStore(), true);
 run('LmdbStore (sync: false) + watcher', lmdb(), true);
+run('LmdbStore (sync: false), txn writes', lmdb(), false, 'txn');
 memory();
 process.on('exit', () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
