@@ -33,6 +33,8 @@ export class Router {
   private readonly ports = new Map<number, MessagePort>();
   private readonly outboxes = new Map<number, Envelope[]>();
   private flushScheduled = false;
+  /** Slots whose outbox went from empty to non-empty since the last flush. */
+  private dirty: number[] = [];
   private faults = new FaultTable(NO_FAULTS);
   private readonly rng: Rng;
   private readonly early = new Map<ActorId, Envelope[]>();
@@ -122,6 +124,7 @@ export class Router {
       box = [];
       this.outboxes.set(slot, box);
     }
+    if (box.length === 0) this.dirty.push(slot);
     box.push(env);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -132,15 +135,14 @@ export class Router {
   /** Everything sent during one turn to one thread leaves as a single frame. */
   flush(): void {
     this.flushScheduled = false;
-    for (const [slot, envs] of this.outboxes) {
-      if (envs.length === 0) continue;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const slot of dirty) {
+      const envs = this.outboxes.get(slot);
+      if (!envs || envs.length === 0) continue;
       this.outboxes.set(slot, []);
       const frame = encodeFrame(envs);
-      const per = frame.byteLength / envs.length;
-      for (const env of envs) {
-        const sender = this.cells.get(env[2]);
-        if (sender) sender.metrics.bytesOut += per;
-      }
+      this.chargeBytes(envs, frame.byteLength);
       if (slot === this.slot) {
         this.onFrame(frame);
         continue;
@@ -152,6 +154,20 @@ export class Router {
       } catch (err) {
         this.options.logger.warn({ err, slot }, 'frame could not be posted');
       }
+    }
+  }
+
+  /** Attributes a frame's bytes to its senders (evenly per envelope). */
+  private chargeBytes(envs: Envelope[], bytes: number): void {
+    const per = bytes / envs.length;
+    let sender = envs[0]![2];
+    let cell = this.cells.get(sender);
+    for (const env of envs) {
+      if (env[2] !== sender) {
+        sender = env[2];
+        cell = this.cells.get(sender);
+      }
+      if (cell) cell.metrics.bytesOut += per;
     }
   }
 
