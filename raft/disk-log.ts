@@ -14,12 +14,16 @@ export class DataDirError extends Error {
   }
 }
 
-interface EntryRecord {
-  /** term, type (0 normal, 1 confChange), data, checksum */
-  0: number;
-  1: 0 | 1;
-  2: Uint8Array;
-  3: number;
+/**
+ * Entries are stored in chunks: one record per persisted batch, keyed by its first index, so a
+ * Ready of a thousand entries is one lmdb put rather than a thousand. Each entry carries its
+ * own checksum: [term, type (0 normal, 1 confChange), data, checksum].
+ */
+type EntryRecord = [number, 0 | 1, Uint8Array, number];
+
+interface Chunk {
+  first: number;
+  last: number;
 }
 
 interface Identity {
@@ -48,6 +52,8 @@ export class DiskLog {
   private readonly log: KvTable;
   private readonly meta: KvTable;
   private lastIndex = 0;
+  /** The chunks on disk, in index order (first of each = its key). */
+  private chunks: Chunk[] = [];
   /** A hard state whose only news was the commit index, not yet written. */
   private unsavedHardState: HardState | undefined;
 
@@ -102,18 +108,31 @@ export class DiskLog {
     const snapshot = this.readMeta<SnapshotMetadata>('snapshot') ?? null;
     const confState = this.readMeta<ConfState>('confState') ?? null;
     const entries: Entry[] = [];
-    let expected = (snapshot?.index ?? 0) + 1;
-    for (const { key, value } of this.log.range({ start: expected })) {
-      const index = key as number;
-      const rec = value as EntryRecord;
-      if (index !== expected) {
-        throw new DataDirError(`raft log in ${this.where}/data.mdb has a gap: expected entry ${expected}, found ${index}; refusing to start`);
+    const snapIndex = snapshot?.index ?? 0;
+    let expected = snapIndex + 1;
+    this.chunks = [];
+    for (const { key, value } of this.log.range()) {
+      const first = key as number;
+      const recs = value as EntryRecord[];
+      if (!Array.isArray(recs) || recs.length === 0) {
+        throw new DataDirError(`corrupted raft log chunk at entry ${first} in ${this.where}/data.mdb: not a list of entries; refusing to start`);
       }
-      if (!rec || typeof rec[0] !== 'number' || !(rec[2] instanceof Uint8Array) || rec[3] !== entryChecksum(index, rec[0], rec[1], rec[2])) {
-        throw new DataDirError(`corrupted raft log entry ${index} in ${this.where}/data.mdb: checksum mismatch; refusing to start`);
+      const last = first + recs.length - 1;
+      this.chunks.push({ first, last });
+      if (last <= snapIndex) continue; // compacted away, removed lazily
+      for (let i = 0; i < recs.length; i++) {
+        const index = first + i;
+        if (index <= snapIndex) continue;
+        const rec = recs[i]!;
+        if (index !== expected) {
+          throw new DataDirError(`raft log in ${this.where}/data.mdb has a gap: expected entry ${expected}, found ${index}; refusing to start`);
+        }
+        if (!Array.isArray(rec) || typeof rec[0] !== 'number' || !(rec[2] instanceof Uint8Array) || rec[3] !== entryChecksum(index, rec[0], rec[1], rec[2])) {
+          throw new DataDirError(`corrupted raft log entry ${index} in ${this.where}/data.mdb: checksum mismatch; refusing to start`);
+        }
+        entries.push({ term: rec[0], index, type: rec[1] === 1 ? 'confChange' : 'normal', data: rec[2] });
+        expected++;
       }
-      entries.push({ term: rec[0], index, type: rec[1] === 1 ? 'confChange' : 'normal', data: rec[2] });
-      expected++;
     }
     this.lastIndex = expected - 1;
     const commit = Math.max(stored.commit, Math.min(appliedIndex, this.lastIndex));
@@ -137,15 +156,43 @@ export class DiskLog {
       if (entries.length > 0) {
         const first = entries[0]!.index;
         // A leader's new entries replace whatever this log held from `first` on.
-        for (let i = first; i <= this.lastIndex; i++) this.log.remove(i);
-        for (const e of entries) {
+        if (first <= this.lastIndex) this.truncateFrom(first);
+        const recs: EntryRecord[] = new Array(entries.length);
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i]!;
           const type = e.type === 'confChange' ? 1 : 0;
-          this.log.put(e.index, [e.term, type, e.data, entryChecksum(e.index, e.term, type, e.data)]);
+          recs[i] = [e.term, type, e.data, entryChecksum(e.index, e.term, type, e.data)];
         }
-        this.lastIndex = entries[entries.length - 1]!.index;
+        this.log.put(first, recs);
+        this.chunks.push({ first, last: first + entries.length - 1 });
+        this.lastIndex = first + entries.length - 1;
       }
       if (hardState) this.writeMeta('hardState', hardState);
     });
+  }
+
+  /** Inside a write: removes every entry from `index` on, rewriting the chunk it falls in. */
+  private truncateFrom(index: number): void {
+    while (this.chunks.length > 0) {
+      const c = this.chunks[this.chunks.length - 1]!;
+      if (c.last < index) break;
+      this.chunks.pop();
+      const recs = this.log.get(c.first) as EntryRecord[];
+      this.log.remove(c.first);
+      if (c.first < index) {
+        this.log.put(c.first, recs.slice(0, index - c.first));
+        this.chunks.push({ first: c.first, last: index - 1 });
+        break;
+      }
+    }
+  }
+
+  /** Inside a write: removes chunks that lie wholly at or below `index`. */
+  private dropThrough(index: number): void {
+    while (this.chunks.length > 0 && this.chunks[0]!.last <= index) {
+      this.log.remove(this.chunks[0]!.first);
+      this.chunks.shift();
+    }
   }
 
   /** Records the membership after an applied conf change. */
@@ -155,24 +202,22 @@ export class DiskLog {
 
   /** Drops entries up to `meta.index` (the state machine holds their effect durably). */
   compact(meta: SnapshotMetadata): void {
-    const prev = this.readMeta<SnapshotMetadata>('snapshot');
-    const from = (prev?.index ?? 0) + 1;
     this.store.write(() => {
-      for (let i = from; i <= meta.index; i++) this.log.remove(i);
+      // A chunk that straddles the compaction point stays; load() skips its compacted head.
+      this.dropThrough(meta.index);
       this.writeMeta('snapshot', meta);
     });
   }
 
   /** A snapshot from the leader replaced the whole log. */
   resetToSnapshot(meta: SnapshotMetadata, hardState: HardState | undefined): void {
-    const prev = this.readMeta<SnapshotMetadata>('snapshot');
-    const from = (prev?.index ?? 0) + 1;
     this.store.write(() => {
-      for (let i = from; i <= this.lastIndex; i++) this.log.remove(i);
+      for (const c of this.chunks) this.log.remove(c.first);
       this.writeMeta('snapshot', meta);
       this.writeMeta('confState', meta.confState);
       if (hardState) this.writeMeta('hardState', hardState);
     });
+    this.chunks = [];
     this.lastIndex = meta.index;
   }
 }

@@ -68,11 +68,13 @@ describe('store peers on real threads with lmdb', () => {
     const raftDir = join(dir, 'etcd-2', 'raft');
     const store = LmdbStore.open(raftDir);
     const log = store.table('log');
-    const [first] = [...log.range({ start: 1 })].slice(-1);
-    const rec = first!.value as [number, number, Uint8Array, number];
+    const [chunk] = [...log.range()].slice(-1);
+    const recs = chunk!.value as [number, number, Uint8Array, number][];
+    const rec = recs[recs.length - 1]!;
     const bad = Uint8Array.from(rec[2].length ? rec[2] : [0]);
     bad[0] = bad[0]! ^ 0xff;
-    store.write(() => log.put(first!.key, [rec[0], rec[1], bad, rec[3]]));
+    recs[recs.length - 1] = [rec[0], rec[1], bad, rec[3]];
+    store.write(() => log.put(chunk!.key, recs));
     await store.close();
 
     host = startStore(dir, 'c1', 1);
