@@ -47,4 +47,6 @@ export interface WorkerControl {
   /** Frames that failed to decode on this worker. */
   decodeErrors(): number;
   ping(): number;
+  /** This thread's V8 heap, in bytes. */
+  heap(): { usedBytes: number; totalBytes: number; externalBytes: number };
 }

@@ -327,6 +327,18 @@ export class ThreadHost extends Host {
     );
   }
 
+  /** V8 heap of each live worker, by placement group (the rest of RSS is native: lmdb maps, buffers). */
+  async heapByGroup(): Promise<Record<string, { usedMb: number; totalMb: number; externalMb: number }>> {
+    const out: Record<string, { usedMb: number; totalMb: number; externalMb: number }> = {};
+    const mb = (b: number) => Math.round(b / 1048576);
+    for (const w of this.slots.values()) {
+      if (w.gone) continue;
+      const h = await w.control.heap();
+      out[w.group] = { usedMb: mb(h.usedBytes), totalMb: mb(h.totalBytes), externalMb: mb(h.externalBytes) };
+    }
+    return out;
+  }
+
   /** Frames dropped because they failed to decode, over every live thread. */
   async decodeErrors(): Promise<number> {
     let n = this.router.decodeErrors;

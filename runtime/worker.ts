@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -79,6 +80,10 @@ const control: WorkerControl = {
   },
   decodeErrors: () => router.decodeErrors,
   ping: () => init.slot,
+  heap: () => {
+    const h = getHeapStatistics();
+    return { usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory };
+  },
 };
 Comlink.expose(control, nodeEndpoint(init.control as never));
 
