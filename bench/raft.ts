@@ -124,6 +124,8 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
   c = await startCluster(3, true);
   const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
   const rssMb = process.memoryUsage().rss / 1024 / 1024;
+  const heaps = await c.host.heapByGroup();
+  const peerHeapMb = c.peers.map((p) => heaps[p]?.usedMb ?? 0);
   await stopCluster(c);
 
   printTable(
@@ -144,6 +146,7 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     ceiling_msgs_per_s: Math.round(ceiling),
     ratio_to_ceiling: Math.round((best(true) / ceiling) * 1000) / 1000,
     rss_mb: Math.round(rssMb),
+    heap_mb_per_peer_max: Math.max(...peerHeapMb),
     memory_keys: fill.ops,
   };
   printTable('raft: reads, failover, memory', ['metric', 'value'], [
@@ -152,6 +155,7 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     ['raw channel ceiling (msgs/s)', fmt(ceiling)],
     ['durable writes / ceiling', result.ratio_to_ceiling],
     [`resident memory with ${fmt(fill.ops)} keys (MB, whole process)`, result.rss_mb],
+    ['  of which V8 heap per peer (MB)', peerHeapMb.join(' / ')],
   ]);
   return result;
 }
