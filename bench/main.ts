@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <name> [--json] [--quick]`: runs one benchmark, prints its tables and, with
+ * `npm run bench -- <name> [--json] [--quick|--smoke]`: runs one benchmark, prints its tables and, with
  * `--json`, one JSON line last.
  */
 import { parseBenchArgs } from './util.js';
@@ -12,7 +12,7 @@ const benches: Record<string, (args: ReturnType<typeof parseBenchArgs>) => Promi
 const args = parseBenchArgs(process.argv.slice(2));
 const name = args.rest[0];
 if (!name || !benches[name]) {
-  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--quick]`);
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--quick|--smoke]`);
   process.exit(2);
 }
 const result = await benches[name](args);

@@ -10,7 +10,7 @@ import { ThreadHost } from '../runtime/thread-host.js';
 import type { LoadCommand, LoadResult } from '../actors/kv-load.js';
 import { hostClient, peerSpecs, peerStatuses, waitForLeader } from '../cli/store-cluster.js';
 import { rawCeiling } from './transport.js';
-import { fmt, percentile, printTable, sortNumbers, type BenchArgs } from './util.js';
+import { fmt, percentile, printTable, scaled, sortNumbers, type BenchArgs } from './util.js';
 
 interface Cluster {
   host: ThreadHost;
@@ -97,30 +97,30 @@ async function failover(c: Cluster, rounds: number): Promise<number[]> {
 }
 
 export async function runRaft(args: BenchArgs): Promise<Record<string, number>> {
-  const durationMs = args.quick ? 1_500 : 4_000;
+  const durationMs = scaled(4_000, args, 300);
   const rows: Row[] = [];
-  const ceiling = await rawCeiling(args.quick);
+  const ceiling = await rawCeiling(args);
 
   let c = await startCluster(3, true);
   for (const concurrency of [1, 64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, true));
   rows.push(await writeCase(c, 64, 1024, durationMs, true));
   const reads = await load(c, { concurrency: 64, durationMs, valueBytes: 100, keySpace: 10_000, op: 'get', prefix: '/bench/64/100/' });
   const readsPerS = (reads.ops / reads.elapsedMs) * 1000;
-  const failoverTimes = sortNumbers(await failover(c, args.quick ? 3 : 10));
+  const failoverTimes = sortNumbers(await failover(c, scaled(10, args, 1)));
   await stopCluster(c);
 
   c = await startCluster(3, false);
   for (const concurrency of [64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, false));
   await stopCluster(c);
 
-  if (!args.quick) {
+  if (args.scale >= 1) {
     c = await startCluster(5, true);
     for (const concurrency of [64, 1024]) rows.push(await writeCase(c, concurrency, 100, durationMs, true));
     await stopCluster(c);
   }
 
   // Memory: a 3-peer store holding many distinct 100 B keys (1 million in the full run).
-  const keys = args.quick ? 50_000 : 1_000_000;
+  const keys = scaled(1_000_000, args, 2_000);
   c = await startCluster(3, true);
   const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
   const rssMb = process.memoryUsage().rss / 1024 / 1024;
@@ -144,7 +144,7 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     failover_ms_median: Math.round(percentile(failoverTimes, 50)),
     failover_ms_max: Math.round(failoverTimes[failoverTimes.length - 1]!),
     ceiling_msgs_per_s: Math.round(ceiling),
-    ratio_to_ceiling: Math.round((best(true) / ceiling) * 1000) / 1000,
+    ratio_to_ceiling: Number((best(true) / ceiling).toPrecision(3)),
     rss_mb: Math.round(rssMb),
     heap_mb_per_peer_max: Math.max(...peerHeapMb),
     memory_keys: fill.ops,

@@ -8,7 +8,7 @@ import type { ActorSpec } from '../runtime/actor.js';
 import { SimHost } from '../runtime/sim.js';
 import { ThreadHost } from '../runtime/thread-host.js';
 import { blaster, counter, echo } from '../actors/probe.js';
-import { fmt, percentile, printTable, sortNumbers, type BenchArgs } from './util.js';
+import { fmt, percentile, printTable, scaled, sortNumbers, type BenchArgs } from './util.js';
 
 const PER_TURN_COALESCED = 64;
 const WINDOW_MSGS = 8_192;
@@ -64,19 +64,18 @@ export interface TransportResult {
 }
 
 /** Measures the raw MessageChannel ceiling alone (other benchmarks report their ratio to it). */
-export async function rawCeiling(quick: boolean): Promise<number> {
-  return rawCase({ payloadBytes: 100, perTurn: PER_TURN_COALESCED, count: quick ? 200_000 : 1_000_000 });
+export async function rawCeiling(args: BenchArgs): Promise<number> {
+  return rawCase({ payloadBytes: 100, perTurn: PER_TURN_COALESCED, count: scaled(1_000_000, args, 20_000) });
 }
 
 export async function runTransport(args: BenchArgs): Promise<TransportResult> {
-  const scale = args.quick ? 0.2 : 1;
-  const coalescedCount = Math.round(1_000_000 * scale);
-  const singleCount = Math.round(200_000 * scale);
+  const coalescedCount = scaled(1_000_000, args, 20_000);
+  const singleCount = scaled(200_000, args, 5_000);
 
   const host = new ThreadHost({ storage: 'memory', logLevel: 'warn' });
   host.supervise({ id: 'bench', children: specs() });
   await host.ask('echo', 'warm-up');
-  await runtimeCase(host, { payloadBytes: 100, perTurn: PER_TURN_COALESCED, count: 100_000 });
+  await runtimeCase(host, { payloadBytes: 100, perTurn: PER_TURN_COALESCED, count: scaled(100_000, args, 10_000) });
 
   const rows: (string | number)[][] = [];
   const measured: Record<string, number> = {};
@@ -91,7 +90,7 @@ export async function runTransport(args: BenchArgs): Promise<TransportResult> {
     }
   }
   const samples = sortNumbers(
-    await host.ask<number[]>('blaster', { cmd: 'askLatency', to: 'echo', count: args.quick ? 2_000 : 10_000 }, { timeoutMs: 120_000 }),
+    await host.ask<number[]>('blaster', { cmd: 'askLatency', to: 'echo', count: scaled(10_000, args, 500) }, { timeoutMs: 120_000 }),
   );
   await host.shutdown();
 
@@ -107,7 +106,7 @@ export async function runTransport(args: BenchArgs): Promise<TransportResult> {
     id: 'bench',
     children: specs().map((s) => ({ ...s, factory: s.export === 'blaster' ? blaster : s.export === 'echo' ? echo : counter })),
   });
-  const simCount = Math.round(200_000 * scale);
+  const simCount = scaled(200_000, args, 5_000);
   const t0 = performance.now();
   const v0 = sim.now();
   const e0 = sim.eventsRun;

@@ -28,10 +28,20 @@ export function printTable(title: string, header: string[], rows: (string | numb
 
 export interface BenchArgs {
   json: boolean;
-  quick: boolean;
+  /**
+   * How much of the full workload to run: 1 by default, 0.2 with `--quick`, 0.01 with
+   * `--smoke` (a seconds-long run that only proves the benchmark works; the test suite uses it).
+   */
+  scale: number;
   rest: string[];
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  return { json: argv.includes('--json'), quick: argv.includes('--quick'), rest: argv.filter((a) => !a.startsWith('--')) };
+  const scale = argv.includes('--smoke') ? 0.01 : argv.includes('--quick') ? 0.2 : 1;
+  return { json: argv.includes('--json'), scale, rest: argv.filter((a) => !a.startsWith('--')) };
+}
+
+/** `n` scaled, never below `min`. */
+export function scaled(n: number, args: BenchArgs, min = 1): number {
+  return Math.max(min, Math.round(n * args.scale));
 }

@@ -1,0 +1,61 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+/** Runs `npm run bench -- NAME --smoke --json` the way a user would and returns its last line. */
+async function bench(name: string): Promise<Record<string, unknown>> {
+  const { stdout } = await run('node', ['dist/bench/main.js', name, '--smoke', '--json'], { timeout: 120_000, maxBuffer: 1 << 24 });
+  const lines = stdout.trim().split('\n');
+  expect(lines.length).toBeGreaterThan(3); // tables come first
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+function expectPositiveNumbers(result: Record<string, unknown>, keys: string[]): void {
+  for (const key of keys) {
+    expect(typeof result[key], key).toBe('number');
+    expect(result[key] as number, key).toBeGreaterThan(0);
+  }
+}
+
+describe('benchmarks keep their output contract', () => {
+  it('transport prints a table and a final JSON line with every promised field', async () => {
+    const r = await bench('transport');
+    expect(r.bench).toBe('transport');
+    expectPositiveNumbers(r, [
+      'msgs_per_s_100b_coalesced',
+      'msgs_per_s_100b_single',
+      'raw_msgs_per_s_100b_coalesced',
+      'ratio_to_raw',
+      'ask_p50_us',
+      'ask_p99_us',
+      'sim_events_per_s',
+    ]);
+  });
+
+  it('raft prints a table and a final JSON line with every promised field', async () => {
+    const r = await bench('raft');
+    expect(r.bench).toBe('raft');
+    expectPositiveNumbers(r, [
+      'durable_writes_per_s_3peers_100b',
+      'memory_writes_per_s_3peers_100b',
+      'p50_ms_1client_durable',
+      'p99_ms_1client_durable',
+      'failover_ms_median',
+      'failover_ms_max',
+      'ceiling_msgs_per_s',
+      'ratio_to_ceiling',
+      'rss_mb',
+    ]);
+  });
+
+  it('an unknown benchmark name is refused with the list of names', async () => {
+    const err = await run('node', ['dist/bench/main.js', 'nope']).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stderr).toContain('transport|raft');
+  });
+});
