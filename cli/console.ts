@@ -4,7 +4,7 @@ import type { StoreClient } from '../raft/client.js';
 import { prefixEnd, type KeyValue } from '../raft/mvcc/commands.js';
 
 export const HELP = `commands: put K V | get K | del K | watch PREFIX | crash ID | restart ID | pause ID | resume ID
-          partition A,B C,D | isolate ID | heal | status | bench [N] | help | quit`;
+          partition A,B C,D | isolate ID | heal | transfer ID | status | bench [N] | help | quit`;
 
 export interface ConsoleEnv {
   host: Host;
@@ -75,6 +75,16 @@ export async function runConsoleCommand(line: string, env: ConsoleEnv): Promise<
     case 'heal':
       host.faults.heal();
       return 'healed every partition and link fault';
+    case 'transfer': {
+      need(1, 'transfer ID');
+      if (!peers.includes(rest[0]!)) throw new Error(`unknown peer ${rest[0]}; peers: ${peers.join(', ')}`);
+      const statuses = await Promise.all(peers.map((p) => client.status(p).catch(() => null)));
+      const leader = statuses.find((s) => s?.role === 'leader');
+      if (!leader) throw new Error('no leader to transfer from');
+      if (leader.id === rest[0]) return `${rest[0]} already leads`;
+      await host.ask(leader.id, { op: 'transferLeader', to: rest[0] }, { timeoutMs: 2_000 });
+      return `asked ${leader.id} to hand leadership to ${rest[0]}`;
+    }
     case 'status': {
       const lines = [];
       for (const id of peers) lines.push(JSON.stringify(await host.status(id)));
