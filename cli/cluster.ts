@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { ThreadHost } from '../runtime/thread-host.js';
 import { hostClient, loadClusterFile, peerSpecs, peerStatuses, superviseStore, waitForLeader } from './store-cluster.js';
 import { runConsoleCommand, HELP } from './console.js';
+import { apiserverSpec, DEFAULT_API_PORT, type ApiServerInfo } from '../actors/apiserver.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,20 +17,28 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: '.actorkube' },
     headless: { type: 'boolean', default: false },
     'log-level': { type: 'string' },
+    'api-port': { type: 'string', default: String(DEFAULT_API_PORT) },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm run cluster -- [--peers N] [--data-dir DIR] [--headless] [--log-level LEVEL]
+  console.log(`usage: npm run cluster -- [--peers N] [--data-dir DIR] [--api-port PORT] [--headless] [--log-level LEVEL]
 
-Starts an N-peer (default 3) Raft-replicated store on worker threads. Data lives in DIR
-(default ./.actorkube) and is reused on the next start; logs go to DIR/cluster.log.
+Starts an N-peer (default 3) Raft-replicated store on worker threads and the Kubernetes API
+server on https://127.0.0.1:PORT (default ${DEFAULT_API_PORT}; 0 picks a free port). Data lives in DIR
+(default ./.actorkube) and is reused on the next start; logs go to DIR/cluster.log; kubectl
+finds the server with: export KUBECONFIG=DIR/kubeconfig
 --headless prints one "ready {json}" line and runs until SIGINT/SIGTERM.`);
   process.exit(0);
 }
 
 const dataDir = resolve(values['data-dir']!);
+const apiPort = Number(values['api-port']);
+if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) {
+  console.error(`error: --api-port must be a port number (0 for any free port), got ${values['api-port']}`);
+  process.exit(2);
+}
 let file;
 try {
   file = loadClusterFile(dataDir, values.peers === undefined ? undefined : Number(values.peers));
@@ -60,12 +69,23 @@ try {
   await shutdown(1);
   throw err;
 }
+host.supervise({ id: 'control-plane', strategy: 'one_for_one', maxRestarts: 20, periodMs: 10_000, children: [apiserverSpec({ peers: file.peers, dataDir, port: apiPort })] });
+let api: ApiServerInfo;
+try {
+  api = (await host.ask('apiserver', { op: 'info' }, { timeoutMs: 30_000 })) as ApiServerInfo;
+} catch (err) {
+  console.error(`error: the API server did not start (${(err as Error).message}); is port ${apiPort} free? (--api-port 0 picks any free port); see ${logFile}`);
+  await shutdown(1);
+  throw err;
+}
 const client = hostClient(host, file.peers, `cli-${process.pid}`);
 const ready = {
   dataDir,
   clusterId: file.clusterId,
   peers: file.peers,
   leader,
+  api: api.url,
+  kubeconfig: api.kubeconfig,
   log: logFile,
   startupMs: Math.round(performance.now() - t0),
 };
@@ -79,6 +99,7 @@ if (values.headless) {
     if (out.length > 14) out.splice(0, out.length - 14);
   };
   print(`cluster ${file.clusterId} up in ${ready.startupMs} ms; data in ${dataDir}; logs in ${logFile}`);
+  print(`API server ${api.url}; for kubectl: export KUBECONFIG=${api.kubeconfig}`);
   print(HELP);
   const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'actorkube> ' });
   const interactive = process.stdout.isTTY;

@@ -1,0 +1,301 @@
+/**
+ * Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), for
+ * the objects kubectl's `create <kind>` generators send that way: Namespace, ConfigMap, Secret,
+ * ServiceAccount, Service, Deployment, Job, CronJob. A body is the magic `k8s\0` and a
+ * runtime.Unknown {typeMeta, raw}; `raw` is the object in the field numbering of Kubernetes'
+ * generated.proto files. A field this table does not know is refused (415), never dropped.
+ * Answers stay JSON, which those clients also accept.
+ */
+import { errors } from './types.js';
+
+type Scalar = 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'intOrString' | 'quantity' | 'ignore';
+interface MapType {
+  map: Scalar | Msg;
+}
+type FieldType = Scalar | Msg | MapType;
+interface Field {
+  name: string;
+  type: FieldType | (() => Msg);
+  repeated?: boolean;
+  /**
+   * A pointer field in the Go type: sent only when set, so its zero value means zero. Other
+   * scalars are always sent, and their zero value means "unset" (JSON's omitempty).
+   */
+  ptr?: boolean;
+}
+interface Msg {
+  name: string;
+  fields: Record<number, Field>;
+}
+
+const msg = (name: string, fields: Record<number, Field>): Msg => ({ name, fields });
+const f = (name: string, type: Field['type'], repeated = false): Field => ({ name, type, repeated });
+/** A pointer field (see Field.ptr). */
+const p = (name: string, type: Field['type']): Field => ({ name, type, ptr: true });
+
+const TypeMeta = msg('TypeMeta', { 1: f('apiVersion', 'string'), 2: f('kind', 'string') });
+const Unknown = msg('Unknown', { 1: f('typeMeta', TypeMeta), 2: f('raw', 'bytes'), 3: f('contentEncoding', 'string'), 4: f('contentType', 'string') });
+
+const OwnerReference = msg('OwnerReference', {
+  1: f('kind', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: p('controller', 'bool'),
+  7: p('blockOwnerDeletion', 'bool'),
+});
+const ObjectMeta = msg('ObjectMeta', {
+  1: f('name', 'string'),
+  2: f('generateName', 'string'),
+  3: f('namespace', 'string'),
+  4: f('selfLink', 'string'),
+  5: f('uid', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('generation', 'int'),
+  8: f('creationTimestamp', 'time'),
+  9: f('deletionTimestamp', 'time'),
+  10: p('deletionGracePeriodSeconds', 'int'),
+  11: f('labels', { map: 'string' }),
+  12: f('annotations', { map: 'string' }),
+  13: f('ownerReferences', OwnerReference, true),
+  14: f('finalizers', 'string', true),
+  17: f('managedFields', 'ignore', true),
+});
+const LabelSelectorRequirement = msg('LabelSelectorRequirement', { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('values', 'string', true) });
+const LabelSelector = msg('LabelSelector', { 1: f('matchLabels', { map: 'string' }), 2: f('matchExpressions', LabelSelectorRequirement, true) });
+const LocalObjectReference = msg('LocalObjectReference', { 1: f('name', 'string') });
+const ObjectReference = msg('ObjectReference', {
+  1: f('kind', 'string'),
+  2: f('namespace', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('fieldPath', 'string'),
+});
+const Status = msg('Status', {}); // statuses of new objects are reset; their content is skipped
+
+const ContainerPort = msg('ContainerPort', { 1: f('name', 'string'), 2: f('hostPort', 'int'), 3: f('containerPort', 'int'), 4: f('protocol', 'string'), 5: f('hostIP', 'string') });
+const EnvVar = msg('EnvVar', { 1: f('name', 'string'), 2: f('value', 'string') });
+const ResourceRequirements = msg('ResourceRequirements', { 1: f('limits', { map: 'quantity' }), 2: f('requests', { map: 'quantity' }) });
+const Container = msg('Container', {
+  1: f('name', 'string'),
+  2: f('image', 'string'),
+  3: f('command', 'string', true),
+  4: f('args', 'string', true),
+  5: f('workingDir', 'string'),
+  6: f('ports', ContainerPort, true),
+  7: f('env', EnvVar, true),
+  8: f('resources', ResourceRequirements),
+  13: f('terminationMessagePath', 'string'),
+  14: f('imagePullPolicy', 'string'),
+  16: f('stdin', 'bool'),
+  17: f('stdinOnce', 'bool'),
+  18: f('tty', 'bool'),
+  20: f('terminationMessagePolicy', 'string'),
+});
+const PodSpec = msg('PodSpec', {
+  2: f('containers', Container, true),
+  3: f('restartPolicy', 'string'),
+  4: p('terminationGracePeriodSeconds', 'int'),
+  5: p('activeDeadlineSeconds', 'int'),
+  6: f('dnsPolicy', 'string'),
+  7: f('nodeSelector', { map: 'string' }),
+  8: f('serviceAccountName', 'string'),
+  9: f('serviceAccount', 'string'),
+  10: f('nodeName', 'string'),
+  11: f('hostNetwork', 'bool'),
+  12: f('hostPID', 'bool'),
+  13: f('hostIPC', 'bool'),
+  15: f('imagePullSecrets', LocalObjectReference, true),
+  16: f('hostname', 'string'),
+  17: f('subdomain', 'string'),
+  19: f('schedulerName', 'string'),
+  20: f('initContainers', Container, true),
+  24: f('priorityClassName', 'string'),
+});
+const PodTemplateSpec = msg('PodTemplateSpec', { 1: f('metadata', ObjectMeta), 2: f('spec', PodSpec) });
+
+const RollingUpdateDeployment = msg('RollingUpdateDeployment', { 1: f('maxUnavailable', 'intOrString'), 2: f('maxSurge', 'intOrString') });
+const DeploymentStrategy = msg('DeploymentStrategy', { 1: f('type', 'string'), 2: f('rollingUpdate', RollingUpdateDeployment) });
+const DeploymentSpec = msg('DeploymentSpec', {
+  1: p('replicas', 'int'),
+  2: f('selector', LabelSelector),
+  3: f('template', PodTemplateSpec),
+  4: f('strategy', DeploymentStrategy),
+  5: f('minReadySeconds', 'int'),
+  6: p('revisionHistoryLimit', 'int'),
+  7: f('paused', 'bool'),
+  9: p('progressDeadlineSeconds', 'int'),
+});
+const JobSpec = msg('JobSpec', {
+  1: p('parallelism', 'int'),
+  2: p('completions', 'int'),
+  3: p('activeDeadlineSeconds', 'int'),
+  4: f('selector', LabelSelector),
+  5: p('manualSelector', 'bool'),
+  6: f('template', PodTemplateSpec),
+  7: p('backoffLimit', 'int'),
+  8: p('ttlSecondsAfterFinished', 'int'),
+  9: p('completionMode', 'string'),
+  10: p('suspend', 'bool'),
+});
+const JobTemplateSpec = msg('JobTemplateSpec', { 1: f('metadata', ObjectMeta), 2: f('spec', JobSpec) });
+const CronJobSpec = msg('CronJobSpec', {
+  1: f('schedule', 'string'),
+  2: p('startingDeadlineSeconds', 'int'),
+  3: f('concurrencyPolicy', 'string'),
+  4: p('suspend', 'bool'),
+  5: f('jobTemplate', JobTemplateSpec),
+  6: p('successfulJobsHistoryLimit', 'int'),
+  7: p('failedJobsHistoryLimit', 'int'),
+  8: p('timeZone', 'string'),
+});
+const ServicePort = msg('ServicePort', { 1: f('name', 'string'), 2: f('protocol', 'string'), 3: f('port', 'int'), 4: f('targetPort', 'intOrString'), 5: f('nodePort', 'int'), 6: f('appProtocol', 'string') });
+const ServiceSpec = msg('ServiceSpec', {
+  1: f('ports', ServicePort, true),
+  2: f('selector', { map: 'string' }),
+  3: f('clusterIP', 'string'),
+  4: f('type', 'string'),
+  5: f('externalIPs', 'string', true),
+  7: f('sessionAffinity', 'string'),
+  8: f('loadBalancerIP', 'string'),
+  10: f('externalName', 'string'),
+  11: f('externalTrafficPolicy', 'string'),
+  12: f('healthCheckNodePort', 'int'),
+  13: f('publishNotReadyAddresses', 'bool'),
+  18: f('clusterIPs', 'string', true),
+});
+
+const KINDS: Record<string, Msg> = {
+  'v1/Namespace': msg('Namespace', { 1: f('metadata', ObjectMeta), 2: f('spec', msg('NamespaceSpec', { 1: f('finalizers', 'string', true) })), 3: f('status', Status) }),
+  'v1/ConfigMap': msg('ConfigMap', { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'string' }), 3: f('binaryData', { map: 'bytes' }), 4: p('immutable', 'bool') }),
+  'v1/Secret': msg('Secret', { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'bytes' }), 3: f('type', 'string'), 4: f('stringData', { map: 'string' }), 5: p('immutable', 'bool') }),
+  'v1/ServiceAccount': msg('ServiceAccount', { 1: f('metadata', ObjectMeta), 2: f('secrets', ObjectReference, true), 3: f('imagePullSecrets', LocalObjectReference, true), 4: p('automountServiceAccountToken', 'bool') }),
+  'v1/Service': msg('Service', { 1: f('metadata', ObjectMeta), 2: f('spec', ServiceSpec), 3: f('status', Status) }),
+  'apps/v1/Deployment': msg('Deployment', { 1: f('metadata', ObjectMeta), 2: f('spec', DeploymentSpec), 3: f('status', Status) }),
+  'batch/v1/Job': msg('Job', { 1: f('metadata', ObjectMeta), 2: f('spec', JobSpec), 3: f('status', Status) }),
+  'batch/v1/CronJob': msg('CronJob', { 1: f('metadata', ObjectMeta), 2: f('spec', CronJobSpec), 3: f('status', Status) }),
+};
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+  eof(): boolean {
+    return this.pos >= this.buf.length;
+  }
+  varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+    }
+    throw new Error('varint too long');
+  }
+  bytes(): Uint8Array {
+    const n = Number(this.varint());
+    if (this.pos + n > this.buf.length) throw new Error('truncated field');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.bytes();
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`wire type ${wire} not supported`);
+  }
+}
+
+const text = new TextDecoder('utf-8', { fatal: true });
+
+function scalar(type: Scalar, r: Reader, wire: number): unknown {
+  switch (type) {
+    case 'string':
+      return text.decode(r.bytes());
+    case 'bytes':
+      return Buffer.from(r.bytes()).toString('base64');
+    case 'int':
+      return Number(BigInt.asIntN(64, r.varint()));
+    case 'bool':
+      return r.varint() !== 0n;
+    case 'ignore':
+      r.skip(wire);
+      return undefined;
+    case 'time': {
+      const t = decodeMessage(msg('Time', { 1: f('seconds', 'int'), 2: f('nanos', 'int') }), r.bytes()) as { seconds?: number };
+      return new Date((t.seconds ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
+    }
+    case 'intOrString': {
+      const v = decodeMessage(msg('IntOrString', { 1: f('type', 'int'), 2: f('intVal', 'int'), 3: f('strVal', 'string') }), r.bytes()) as { type?: number; intVal?: number; strVal?: string };
+      return v.type === 1 ? (v.strVal ?? '') : (v.intVal ?? 0);
+    }
+    case 'quantity':
+      return (decodeMessage(msg('Quantity', { 1: f('string', 'string') }), r.bytes()) as { string?: string }).string ?? '0';
+  }
+}
+
+function decodeMessage(m: Msg, buf: Uint8Array): Record<string, unknown> {
+  const r = new Reader(buf);
+  const out: Record<string, unknown> = {};
+  while (!r.eof()) {
+    const key = Number(r.varint());
+    const num = key >>> 3;
+    const wire = key & 7;
+    const field = m.fields[num];
+    if (!field) {
+      if (m === Status) {
+        r.skip(wire);
+        continue;
+      }
+      throw errors.unsupportedMediaType(`application/vnd.kubernetes.protobuf (field ${num} of ${m.name} is not supported; send JSON)`);
+    }
+    const type = typeof field.type === 'function' ? field.type() : field.type;
+    let value: unknown;
+    if (typeof type === 'string') value = scalar(type, r, wire);
+    else if ('map' in type) {
+      const entry = decodeMessage(msg(`${m.name}.${field.name}Entry`, { 1: f('key', 'string'), 2: f('value', type.map) }), r.bytes());
+      const target = (out[field.name] ??= {}) as Record<string, unknown>;
+      target[String(entry.key ?? '')] = entry.value ?? (type.map === 'string' || type.map === 'bytes' ? '' : {});
+      continue;
+    } else value = decodeMessage(type, r.bytes());
+    if (value === undefined) continue;
+    if (!field.ptr && !field.repeated && (value === '' || value === 0 || value === false || value === EPOCH)) continue;
+    if (field.repeated) ((out[field.name] ??= []) as unknown[]).push(value);
+    else out[field.name] = value;
+  }
+  return out;
+}
+
+const EPOCH = '1970-01-01T00:00:00Z';
+const MAGIC = [0x6b, 0x38, 0x73, 0x00];
+
+/** Decodes a protobuf request body into the object's JSON form. Throws 400 / 415. */
+export function decodeProtobufObject(body: Uint8Array): Record<string, unknown> {
+  if (body.length < 4 || MAGIC.some((b, i) => body[i] !== b)) throw errors.badRequest('protobuf body lacks the k8s\\0 prefix');
+  let unknown: { typeMeta?: { apiVersion?: string; kind?: string }; raw?: string };
+  try {
+    unknown = decodeMessage(Unknown, body.subarray(4)) as typeof unknown;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ApiError') throw err;
+    throw errors.badRequest(`malformed protobuf body: ${(err as Error).message}`);
+  }
+  const apiVersion = unknown.typeMeta?.apiVersion ?? '';
+  const kind = unknown.typeMeta?.kind ?? '';
+  const schema = KINDS[`${apiVersion}/${kind}`];
+  if (!schema) throw errors.unsupportedMediaType(`application/vnd.kubernetes.protobuf (${apiVersion} ${kind} is accepted as JSON only)`);
+  let obj: Record<string, unknown>;
+  try {
+    obj = decodeMessage(schema, Buffer.from(unknown.raw ?? '', 'base64'));
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ApiError') throw err;
+    throw errors.badRequest(`malformed protobuf ${kind}: ${(err as Error).message}`);
+  }
+  delete obj.status;
+  return { apiVersion, kind, ...obj };
+}
