@@ -243,13 +243,13 @@ export default function apiserver(rawArgs: unknown): Actor {
       reader = client(`${tag}-r`);
       const writers = Array.from({ length: args.writers ?? 16 }, (_, i) => client(`${tag}-w${i}`));
       storage = new ObjectStorage(reader, writers);
-      core = new ApiCore({ storage, cache, wallNow: () => Date.now(), random: () => ctx.random() });
+      core = new ApiCore({ storage, cache, wallNow: () => ctx.now(), random: () => ctx.random() });
       const handler = createHandler({
         core,
         cache,
         token: pki.token,
         serverAddress: () => `127.0.0.1:${port}`,
-        wallNow: () => Date.now(),
+        wallNow: () => ctx.now(),
         ready: () => ready,
         waitFresh,
         setTimer: (ms, fn) => ctx.setTimer(ms, fn),

@@ -42,7 +42,10 @@ export interface ActorContext {
   /** Runs `fn` after `delayMs` (virtual time on SimHost). Paused actors' timers wait. */
   setTimer(delayMs: number, fn: () => void): number;
   cancelTimer(id: number): void;
-  /** Milliseconds; monotonic on ThreadHost, virtual on SimHost. */
+  /**
+   * Milliseconds. On ThreadHost: since the epoch, at sub-millisecond resolution, agreed by every
+   * thread (so usable for timestamps too). On SimHost: virtual time from 0.
+   */
   now(): number;
   /** Uniform in [0, 1); seeded on SimHost. */
   random(): number;
