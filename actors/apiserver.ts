@@ -12,6 +12,7 @@
  * Messages it takes: `{op: 'info'}` (answered once the cache is ready) and the store's
  * WatchNotices.
  */
+import { createMessageApi, type K8sRequest } from './apiserver-messages.js';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -51,6 +52,8 @@ export interface ApiServerInfo {
   port: number;
   kubeconfig: string;
   ready: boolean;
+  /** Restarts of the API server actor; in-cluster watchers re-establish their watches when it changes. */
+  incarnation: number;
 }
 
 export const DEFAULT_API_PORT = 6443;
@@ -90,7 +93,7 @@ export default function apiserver(rawArgs: unknown): Actor {
   let compactCandidate = 0;
   let reaping = false;
 
-  const info = (): ApiServerInfo => ({ url: `https://127.0.0.1:${port}`, port, kubeconfig: kubeconfigPath, ready });
+  const info = (): ApiServerInfo => ({ url: `https://127.0.0.1:${port}`, port, kubeconfig: kubeconfigPath, ready, incarnation: ctx.incarnation });
 
   function client(id: string): StoreClient {
     return new StoreClient({
@@ -235,6 +238,14 @@ export default function apiserver(rawArgs: unknown): Actor {
     }
   }
 
+  const messages = createMessageApi({
+    core: () => core,
+    cache,
+    send: (to, msg) => ctx.send(to, msg),
+    ready: () => ready,
+    incarnation: () => ctx.incarnation,
+  });
+
   return {
     async onStart(c) {
       ctx = c;
@@ -284,6 +295,11 @@ export default function apiserver(rawArgs: unknown): Actor {
     onMessage(_c, from, msg) {
       const m = msg as { t?: string; op?: string };
       if (m.t === 'watch') return onNotice(from, msg as WatchNotice);
+      if (m.op === 'k8s') {
+        const r = ctx.replier();
+        messages.handle(from, msg as K8sRequest, (reply) => r?.ok(reply));
+        return;
+      }
       if (m.op === 'info') {
         const r = ctx.replier();
         if (!r) return;
