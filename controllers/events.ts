@@ -55,7 +55,7 @@ export class ClientEventRecorder implements EventRecorder {
       return;
     }
     // Go's UnixNano in hex, plus a sequence so two events in one millisecond differ.
-    const nanos = BigInt(now) * 1_000_000n + BigInt(this.seq++ % 1_000_000);
+    const nanos = BigInt(Math.floor(now)) * 1_000_000n + BigInt(this.seq++ % 1_000_000);
     const name = `${obj.metadata.name}.${nanos.toString(16)}`;
     const ev: KubeObject = {
       apiVersion: 'v1',

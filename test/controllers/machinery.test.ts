@@ -285,6 +285,15 @@ suite('support', () => {
     expect(evs[0]!.metadata.name).toMatch(/^web\.[0-9a-f]+$/);
   });
 
+  it('records events on a clock with sub-millisecond time, as real threads have', async () => {
+    const clock = new FakeClock(1_795_657_607_745.4534);
+    const client = new FakeClient({ clock });
+    const rec = new ClientEventRecorder(client, clock, 'default-scheduler');
+    rec.event({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default', uid: 'u' } }, 'Warning', 'FailedScheduling', '0/1 nodes are available.');
+    await rec.flush();
+    expect(client.objects('events')).toHaveLength(1);
+  });
+
   it('formats and parses times without a clock', () => {
     expect(formatTime(Date.UTC(2024, 1, 29, 13, 4, 5, 999))).toBe('2024-02-29T13:04:05Z');
     expect(formatRfc1123z(Date.UTC(2024, 0, 1))).toBe('Mon, 01 Jan 2024 00:00:00 +0000');

@@ -1,0 +1,65 @@
+/**
+ * The controller manager: every controller of controllers/ over one set of shared informers,
+ * talking to the API server through actor messages. Level-triggered: after a crash it lists
+ * everything again and converges from what the API says.
+ */
+import type { Actor, ActorContext } from '../runtime/actor.js';
+import { InformerFactory } from '../controllers/informer.js';
+import { createControllerManager, type ControllerManager, type ControllerName } from '../controllers/manager.js';
+import type { MetricsSource } from '../controllers/hpa.js';
+import { ActorApiClient } from './api-client.js';
+import { KubeletMetrics } from './metrics-source.js';
+
+export interface ControllerManagerArgs {
+  apiserver?: string;
+  /** Which controllers run (default: all). */
+  controllers?: ControllerName[];
+  /** Resync period of the shared informers (default 10 minutes, as kube-controller-manager). */
+  resyncPeriodMs?: number;
+  /** Base directory for the local-directory volume provisioner. */
+  volumeBaseDir?: string;
+}
+
+export default function controllerManager(rawArgs: unknown): Actor {
+  const args = (rawArgs ?? {}) as ControllerManagerArgs;
+  let client: ActorApiClient;
+  let manager: ControllerManager;
+  let errors = 0;
+  let lastError = '';
+  return {
+    async onStart(ctx: ActorContext) {
+      client = new ActorApiClient(ctx, { apiserver: args.apiserver ?? 'apiserver' });
+      const informers = new InformerFactory({ client, clock: ctx, timers: ctx, resyncPeriodMs: args.resyncPeriodMs ?? 600_000 });
+      const metrics: MetricsSource = new KubeletMetrics(client, (to, msg) => ctx.ask(to, msg, { timeoutMs: 3_000 }));
+      manager = createControllerManager(
+        {
+          client,
+          clock: ctx,
+          timers: ctx,
+          informers,
+          onError: (controller, key, err) => {
+            errors++;
+            lastError = `${controller} ${key}: ${(err as Error)?.message ?? String(err)}`;
+            ctx.log.debug({ controller, key, err: lastError }, 'reconcile failed; retrying');
+          },
+        },
+        {
+          metrics,
+          ...(args.controllers ? { controllers: args.controllers } : {}),
+          ...(args.volumeBaseDir ? { volumeBaseDir: args.volumeBaseDir } : {}),
+        },
+      );
+      manager.start();
+      ctx.log.info({ controllers: [...manager.controllers.keys()] }, 'controller manager started');
+    },
+    onMessage(_ctx, _from, msg) {
+      client.onNotice(msg);
+    },
+    onStop() {
+      manager?.stop();
+    },
+    status() {
+      return { controllers: manager ? [...manager.controllers.keys()] : [], reconcileErrors: errors, lastError };
+    },
+  };
+}
