@@ -78,6 +78,17 @@ try {
   await shutdown(1);
   throw err;
 }
+// The controller manager and the scheduler reach the API server through actor messages.
+host.supervise({
+  id: 'controllers',
+  strategy: 'one_for_one',
+  maxRestarts: 20,
+  periodMs: 10_000,
+  children: [
+    { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { volumeBaseDir: join(dataDir, 'volumes') } },
+    { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
+  ],
+});
 const client = hostClient(host, file.peers, `cli-${process.pid}`);
 const ready = {
   dataDir,
