@@ -30,7 +30,8 @@ export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
   // Frames name few actors: a linear scan beats a Map here.
   const names: string[] = [];
   const n = envelopes.length;
-  const flat: unknown[] = new Array(1 + n * FIELDS);
+  const flat = scratch;
+  flat.length = 1 + n * FIELDS;
   flat[0] = names;
   for (let i = 0, j = 1; i < n; i++) {
     const env = envelopes[i]!;
@@ -42,10 +43,14 @@ export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
   }
   // pack() returns a view into msgpackr's shared buffer: copy it out before anyone packs again.
   const view = packr.pack(flat);
+  flat.length = 0; // hold no payloads between frames
   const out = new ArrayBuffer(view.byteLength);
   new Uint8Array(out).set(view);
   return out;
 }
+
+/** Reused by every encodeFrame call (frames are encoded one at a time on a thread). */
+const scratch: unknown[] = [];
 
 function nameIndex(names: string[], name: string): number {
   for (let k = 0; k < names.length; k++) if (names[k] === name) return k;
