@@ -27,7 +27,8 @@ import { decodeProposal, encodeProposal, isError, type Proposal, type Response }
 import { MvccStore } from '../raft/mvcc/store.js';
 import { WatchHub } from '../raft/mvcc/watch.js';
 import { Lessor } from '../raft/mvcc/lessor.js';
-import type { PeerMessage, PeerReply, PeerRequest, PeerStatus, WatchNotice } from '../raft/protocol.js';
+import type { PeerDigest, PeerMessage, PeerReply, PeerRequest, PeerStatus, WatchNotice } from '../raft/protocol.js';
+import { createHash } from 'node:crypto';
 
 export interface PeerArgs {
   clusterId: string;
@@ -46,15 +47,33 @@ export interface PeerArgs {
   /** Chunk size for InstallSnapshot (default 1 MiB). */
   snapshotChunkBytes?: number;
   maxUncommittedEntriesBytes?: number;
+  /**
+   * TEST ONLY: a deliberate bug, so fault campaigns can show they catch it (`npm run chaos --
+   * --plant NAME`). Never set it outside tests and campaigns. See PlantedBug.
+   */
+  plantedBug?: PlantedBug;
 }
+
+/**
+ * Bugs the fault campaigns plant to prove they detect them:
+ * - `stale-read`: a follower serves linearizable reads from its local state, without ReadIndex;
+ * - `early-ack`: a leader acknowledges a put or delete once proposed, before it commits;
+ * - `forget-vote`: a restarted peer does not load its vote from the hard state;
+ * - `commit-any-term`: the leader commits old-term entries by counting replicas (Figure 8).
+ */
+export type PlantedBug = 'stale-read' | 'early-ack' | 'forget-vote' | 'commit-any-term';
 
 type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
 
 const LEASE_CHECK_MS = 500;
-const DEBUG_TIMING = process.env.ACTORKUBE_DEBUG_READY === '1';
-let persistMs = 0;
-let applyMs = 0;
-const SNAPSHOT_ACK_TIMEOUT_MS = 30_000;
+/**
+ * A snapshot transfer not acknowledged within base + per-chunk time failed (a chunk or the ack
+ * was lost, the follower was down): the core then probes and sends a new one. Messages are lost
+ * silently, so this timer is the only failure signal; it must not be long (it was 30 s, which
+ * kept a follower behind for that long after one lost chunk).
+ */
+const SNAPSHOT_ACK_BASE_MS = 2_000;
+const SNAPSHOT_ACK_PER_CHUNK_MS = 100;
 
 export default function etcdPeer(rawArgs: unknown): Actor {
   const args = rawArgs as PeerArgs;
@@ -93,12 +112,14 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   const outgoing = new Map<string, { to: string; timer: number }>();
   let snapSeq = 0;
   let snapshotsInstalled = 0;
+  /** Where the Ready loop's time goes (cumulative; served in status for benchmarks). */
+  const work = { readies: 0, entriesPersisted: 0, entriesApplied: 0, persistMs: 0, applyMs: 0 };
 
   function schedule(): void {
     if (readyScheduled) return;
     readyScheduled = true;
-    // After this turn's messages are stepped: one Ready for all of them.
-    queueMicrotask(processReady);
+    // Once every message already waiting is stepped: one Ready (one fsync) for all of them.
+    ctx.afterTurn(processReady);
   }
 
   function send(to: string, msgs: Message[]): void {
@@ -138,7 +159,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         break;
       }
     }
-    const timer = ctx.setTimer(SNAPSHOT_ACK_TIMEOUT_MS, () => {
+    const timer = ctx.setTimer(SNAPSHOT_ACK_BASE_MS + total * SNAPSHOT_ACK_PER_CHUNK_MS, () => {
       if (outgoing.delete(id)) node.reportSnapshot(m.to, false);
     });
     outgoing.set(id, { to: m.to, timer });
@@ -172,7 +193,6 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     // Reads that arrived this turn share one ReadIndex round.
     if (readsUnsent.length > 0) requestReadIndex();
     if (!node.hasReady()) return;
-    const tStart = DEBUG_TIMING ? performance.now() : 0;
     const rd: Ready = node.ready();
     if (rd.softState) {
       const wasLeader = role === 'leader';
@@ -186,15 +206,18 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const late = rd.messages.filter((m) => !canSendBeforePersist(m));
     if (role === 'leader') sendMessages(early);
     if (rd.snapshot && rd.snapshot.metadata.index > 0) installSnapshot(rd.snapshot, rd.hardState);
-    const tPersist = DEBUG_TIMING ? performance.now() : 0;
+    const tPersist = ctx.now();
     log.persist(rd.hardState, rd.entries, rd.mustSync);
-    if (DEBUG_TIMING) persistMs = performance.now() - tPersist;
+    const tApply = ctx.now();
+    work.persistMs += tApply - tPersist;
+    work.entriesPersisted += rd.entries.length;
     if (rd.hardState) storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) storage.append(rd.entries);
     sendMessages(role === 'leader' ? late : rd.messages);
-    const tApply = DEBUG_TIMING ? performance.now() : 0;
     if (rd.committedEntries.length > 0) applyEntries(rd.committedEntries);
-    if (DEBUG_TIMING) applyMs = performance.now() - tApply;
+    work.applyMs += ctx.now() - tApply;
+    work.entriesApplied += rd.committedEntries.length;
+    work.readies++;
     for (const rs of rd.readStates) {
       const key = typeof rs.requestCtx === 'string' ? rs.requestCtx : Buffer.from(rs.requestCtx).toString();
       const batch = readsByCtx.get(key);
@@ -206,7 +229,6 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     serveReads();
     maybeCompact();
     if (readsUnsent.length > 0 || node.hasReady()) schedule();
-    if (DEBUG_TIMING) ctx.log.warn({ ms: performance.now() - tStart, persistMs, applyMs, sync: rd.mustSync, ents: rd.entries.length, committed: rd.committedEntries.length, msgs: rd.messages.map((m) => `${m.type}>${m.to}`).join(','), reads: rd.readStates.length, t: ctx.now() % 100000 }, 'ready');
   }
 
   function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {
@@ -262,7 +284,11 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function failPending(leaderHint: string): void {
-    for (const r of pendingWrites.values()) r.ok({ ok: false, error: 'NotLeader', leaderHint } satisfies PeerReply);
+    // These writes are in the log already and may still commit under the next leader: their
+    // outcome is unknown, not refused (a NotLeader here would let a client report a definite
+    // failure for a write that later takes effect). The client retries with the same sequence.
+    const unknown: PeerReply = { ok: false, error: 'Unavailable', reason: `leadership lost before the write committed (leader now ${leaderHint || 'unknown'})` };
+    for (const r of pendingWrites.values()) r.ok(unknown);
     pendingWrites.clear();
     const reads = [...readsUnsent, ...[...readsByCtx.values()].flat(), ...readsWaiting.flatMap((w) => w.batch)];
     readsUnsent = [];
@@ -368,6 +394,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       learners: [...confState.learners],
       lastIndex: storage.lastIndex(),
       snapshotsInstalled,
+      work: { ...work, persistMs: Math.round(work.persistMs), applyMs: Math.round(work.applyMs) },
     };
   }
 
@@ -393,12 +420,42 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     ctx.setTimer(LEASE_CHECK_MS, checkLeases);
   }
 
+  /** The state machine at the applied index, hashed (fault campaigns compare replicas). */
+  function digest(): PeerDigest {
+    const kvs = mvcc.range({ type: 'range', key: '\0', rangeEnd: '\0' });
+    const h = createHash('sha256');
+    const live = isError(kvs) ? [] : kvs.kvs;
+    for (const kv of live) {
+      h.update(`${kv.key}\0${kv.createRevision}:${kv.modRevision}:${kv.version}:${kv.lease}:${kv.value.byteLength}\0`);
+      h.update(kv.value);
+    }
+    const stateHash = createHash('sha256').update(mvcc.snapshot()).digest('hex');
+    return { id: ctx.self, applied, revision: mvcc.revision, keys: live.length, kvHash: h.digest('hex'), stateHash };
+  }
+
+  /** TEST ONLY, planted bug 'early-ack': a put or delete is acknowledged as soon as it is proposed. */
+  function proposeAckingEarly(req: PeerRequest & { op: 'propose' }, reply: Replier): void {
+    const cmd = req.proposal.cmd;
+    if (cmd.type !== 'put' && cmd.type !== 'deleteRange') return propose(req, reply);
+    let answered = false;
+    const once = (v: unknown) => {
+      if (!answered) reply.ok(v);
+      answered = true;
+    };
+    propose(req, { ok: once, error: once });
+    if (answered) return; // refused at once: that answer stands
+    const revision = mvcc.revision + 1;
+    once({ ok: true, result: cmd.type === 'put' ? { type: 'put', revision } : { type: 'deleteRange', revision, deleted: 1 } } satisfies PeerReply);
+  }
+
   function onRequest(from: string, req: PeerRequest, reply: Replier): void {
     switch (req.op) {
       case 'propose':
+        if (args.plantedBug === 'early-ack') return proposeAckingEarly(req, reply);
         return propose(req, reply);
       case 'read':
         if (req.serializable) return reply.ok(rangeReply(req));
+        if (args.plantedBug === 'stale-read' && role !== 'leader') return reply.ok(rangeReply(req));
         if (role !== 'leader' && !lead) return reply.ok({ ok: false, error: 'NotLeader', leaderHint: '' } satisfies PeerReply);
         readsUnsent.push({ cmd: req, reply });
         schedule();
@@ -429,6 +486,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         return memberChange(req, reply);
       case 'status':
         return reply.ok(status());
+      case 'digest':
+        return reply.ok(digest());
       default:
         void from;
         return reply.ok({ ok: false, error: 'BadRequest', reason: `unknown operation ${JSON.stringify((req as { op?: unknown }).op)}` } satisfies PeerReply);
@@ -462,7 +521,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         compactedAt = loaded.snapshot.index;
       }
       storage.setConfState(confState);
-      storage.setHardState(loaded.hardState);
+      // TEST ONLY planted bug 'forget-vote': the vote cast before the restart is forgotten.
+      storage.setHardState(args.plantedBug === 'forget-vote' ? { ...loaded.hardState, vote: '' } : loaded.hardState);
       storage.append(loaded.entries);
       // The core reads snapshots of the applied state, made on demand.
       storage.snapshot = snapshotNow;
@@ -478,6 +538,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
           readOnlyOption: args.readMode ?? 'safe',
           applied,
           ...(args.maxUncommittedEntriesBytes ? { maxUncommittedEntriesBytes: args.maxUncommittedEntriesBytes } : {}),
+          ...(args.plantedBug === 'commit-any-term' ? { unsafeCommitAnyTerm: true } : {}),
         },
         storage,
       );
@@ -490,7 +551,6 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       const msg = raw as PeerMessage | PeerRequest;
       if ('t' in msg) {
         if (msg.t === 'raft') {
-          if (DEBUG_TIMING) ctx.log.warn({ recv: msg.msgs.map((m) => `${m.type}<${m.from}`).join(','), t: ctx.now() % 100000 }, "recv");
           for (const m of msg.msgs) {
             if (m.from === lead) lastLeaderContact = ctx.now();
             node.step(m);
@@ -509,7 +569,6 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         return;
       }
       const r = ctx.replier();
-      if (DEBUG_TIMING) ctx.log.warn({ req: (msg as PeerRequest).op, t: ctx.now() % 100000 }, 'request');
       const reply: Replier = r ?? { ok: () => {}, error: () => {} };
       onRequest(from, msg, reply);
     },

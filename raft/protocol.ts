@@ -60,6 +60,8 @@ export interface PeerStatus {
   lastIndex: number;
   /** Snapshots received from a leader and installed since this peer started. */
   snapshotsInstalled: number;
+  /** Cumulative Ready-loop work: batches, entries persisted and applied, and ms spent on each. */
+  work: { readies: number; entriesPersisted: number; entriesApplied: number; persistMs: number; applyMs: number };
 }
 
 /**

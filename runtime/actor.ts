@@ -43,6 +43,12 @@ export interface ActorContext {
   setTimer(delayMs: number, fn: () => void): number;
   cancelTimer(id: number): void;
   /**
+   * Runs `fn` once the host has delivered every message already waiting for this actor's
+   * thread: work batched per turn (a Raft peer's Ready) then covers everything that arrived
+   * together, instead of one batch per message. Waits while the actor is paused.
+   */
+  afterTurn(fn: () => void): void;
+  /**
    * Milliseconds. On ThreadHost: since the epoch, at sub-millisecond resolution, agreed by every
    * thread (so usable for timestamps too). On SimHost: virtual time from 0.
    */

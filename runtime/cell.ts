@@ -25,6 +25,8 @@ export interface CellPlatform {
   random(): number;
   setTimer(delayMs: number, fn: () => void): unknown;
   clearTimer(handle: unknown): void;
+  /** Runs `fn` after the messages already waiting on this thread are delivered. */
+  afterTurn(fn: () => void): void;
   /** Sends an envelope on its way. Throws UnknownActorError for an id never registered. */
   route(env: Envelope): void;
   /** Why `id` cannot take messages now, or null if it is up. */
@@ -325,6 +327,14 @@ export class ActorCell {
         });
         cell.timers.set(id, handle);
         return id;
+      },
+      afterTurn(fn) {
+        cell.assertAlive();
+        platform.afterTurn(() => {
+          if (cell.state === 'dead') return;
+          if (cell.paused || cell.state === 'starting') cell.enqueue(fn);
+          else cell.runGuarded(fn);
+        });
       },
       cancelTimer(id) {
         const handle = cell.timers.get(id);

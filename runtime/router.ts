@@ -51,6 +51,8 @@ export class Router {
       now: () => timeOrigin + performance.now(),
       random: Math.random,
       setTimer: (ms, fn) => setTimeout(fn, ms),
+      // setImmediate runs after the poll phase has delivered every message already queued.
+      afterTurn: (fn) => void setImmediate(fn),
       clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
       route: (env) => this.route(env),
       downReason: (id) => this.down.get(id) ?? null,

@@ -70,6 +70,8 @@ export class SimHost extends Host {
       now: () => host.clock,
       random: () => host.rng.next(),
       setTimer: (ms, fn) => host.schedule(ms, fn),
+      // After every event already queued for this instant: the twin of setImmediate.
+      afterTurn: (fn) => void host.schedule(0, fn),
       clearTimer: (h) => {
         if (h) (h as TimedEvent).fn = null;
       },

@@ -53,6 +53,13 @@ export interface RaftConfig {
   readonly applied?: number;
   /** Followers refuse proposals (NotLeader with a hint) instead of forwarding them. Default false. */
   readonly disableProposalForwarding?: boolean;
+  /**
+   * TEST ONLY — a planted bug for the fault campaigns (`npm run chaos -- --plant
+   * commit-any-term`). The leader commits whatever index a quorum holds even when that entry is
+   * of an earlier term, skipping Raft's current-term rule (§5.4.2, Figure 8). Never set it
+   * anywhere else: it loses committed entries. Default false.
+   */
+  readonly unsafeCommitAnyTerm?: boolean;
 }
 
 /** A validated configuration with every default filled in. */
@@ -72,6 +79,8 @@ export interface ResolvedConfig {
   readonly readOnlyOption: ReadOnlyOption;
   readonly applied: number;
   readonly disableProposalForwarding: boolean;
+  /** TEST ONLY, see RaftConfig.unsafeCommitAnyTerm. */
+  readonly unsafeCommitAnyTerm: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -130,5 +139,6 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
     readOnlyOption,
     applied: nonNegativeInt(c.applied ?? 0, 'applied'),
     disableProposalForwarding: c.disableProposalForwarding ?? false,
+    unsafeCommitAnyTerm: c.unsafeCommitAnyTerm ?? false,
   };
 }

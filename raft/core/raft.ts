@@ -820,7 +820,10 @@ export class Raft {
 
   /** Advances the commit index to what a quorum durably holds, if that entry is of our term. */
   maybeCommit(): boolean {
-    return this.log.maybeCommit(this.trk.committed(), this.term);
+    const index = this.trk.committed();
+    // TEST ONLY planted bug (config.unsafeCommitAnyTerm): count replicas of an old-term entry.
+    if (this.cfg.unsafeCommitAnyTerm && index > this.log.committed) return this.log.maybeCommit(index, this.log.term(index));
+    return this.log.maybeCommit(index, this.term);
   }
 
   /** The shell made our log durable up to durableLastIndex(): count it toward the commit. */

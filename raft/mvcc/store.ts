@@ -100,9 +100,11 @@ interface LeaseState extends LeaseInfo {
 }
 
 /**
- * Dedup record of one client. `response` is null when the command changed nothing (a read, an
- * error): a retry then simply runs again, which is indistinguishable from one run at the retry's
- * time, and big read responses are never kept.
+ * Dedup record of one client. `response` is null for a plain range that changed nothing: a
+ * retry then simply runs again, which is indistinguishable from one run at the retry's time, and
+ * big read responses are never kept. Every other command keeps its response, even one that
+ * changed nothing (a failed compare, an error): running it again could change the state after
+ * its client was already answered.
  */
 export interface ClientRecord {
   seq: number;
@@ -323,7 +325,11 @@ export class MvccStore {
     if (client !== '') {
       const changed = this.mutations !== before;
       if (record !== undefined) this.clients.delete(client);
-      this.clients.set(client, { seq: p.seq, index: entry.index, revision: this.rev, response: changed ? response : null });
+      // Only a plain range may run again on a retry: any other command answers its retry with
+      // its first outcome even when that changed nothing (a txn whose compare failed could
+      // succeed if run again, after its client was told it failed).
+      const keep = changed || p.cmd.type !== 'range';
+      this.clients.set(client, { seq: p.seq, index: entry.index, revision: this.rev, response: keep ? response : null });
       this.dirtyClients.add(client);
     }
     return this.result(entry.index, client, p.seq, response, events, false);

@@ -91,7 +91,7 @@ export class Model {
         this.clients.set(p.client, {
           seq: p.seq,
           revision: this.rev,
-          response: this.mutations !== before ? response : null,
+          response: this.mutations !== before || p.cmd.type !== 'range' ? response : null,
         });
       }
       out = result(response, events, false);
