@@ -15,6 +15,7 @@ import { toTable } from '../api/tables.js';
 import { ApiError, errors, isObject, type KubeList, type KubeObject, type Status } from '../api/types.js';
 import type { EventType, WatchCache, Watcher } from './apiserver-cache.js';
 import type { ApiCore, DeleteOptions, FieldValidation, ListOptions } from './apiserver-core.js';
+import { KubeletGateway } from './kubelet-gateway.js';
 
 export interface HttpLimits {
   /** Request bodies above this get 413 (Kubernetes' limit is 3 MiB). */
@@ -51,6 +52,8 @@ export interface HttpDeps {
   cancelTimer: (id: number) => void;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
   limits?: Partial<HttpLimits>;
+  /** Proxies `pods/{name}/log` to the kubelets and serves metrics.k8s.io from them (absent: neither is served). */
+  kubelets?: KubeletGateway;
 }
 
 export const VERSION_INFO = {
@@ -385,11 +388,36 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
     timers.push(deps.setTimer(timeoutMs, finish));
   }
 
+  /** GET pods/{name}/log: asks the kubelet of the pod's node; with follow, streams what comes. */
+  async function serveLogs(req: IncomingMessage, res: ServerResponse, r: ResourceInfo, ns: string, name: string, q: URLSearchParams): Promise<void> {
+    if (req.method !== 'GET') throw errors.methodNotAllowed(req.method ?? '');
+    const pod = await deps.core.get(r, ns, name);
+    const { text, stream } = await deps.kubelets!.logs(pod, q);
+    if (!stream) return sendText(res, 200, text);
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    if (text) res.write(text);
+    else res.flushHeaders();
+    res.on('close', () => stream.stop());
+    stream.onData((t) => {
+      if (res.writableEnded) return;
+      if (res.writableLength > limits.maxWatchBufferBytes) {
+        stream.stop();
+        res.end();
+        return;
+      }
+      res.write(t);
+    });
+    stream.onEnd(() => {
+      if (!res.writableEnded) res.end();
+    });
+  }
+
   async function serveResource(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: Accept): Promise<void> {
     const { r, name, sub } = route;
     const ns = route.namespace ?? '';
     const method = req.method ?? 'GET';
     if (r.namespaced && name !== undefined && route.namespace === undefined) throw errors.notFoundPath();
+    if (sub === 'log' && r.kind === 'Pod' && name !== undefined && deps.kubelets) return serveLogs(req, res, r, ns, name, q);
     if (sub !== undefined && !(r.subresources as string[]).includes(sub)) throw errors.notFoundPath();
     const body = async (): Promise<unknown> => decodeBody(await readBody(req, limits.maxBodyBytes), req.headers['content-type']);
     const core = deps.core;
@@ -465,7 +493,7 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
     }
     if (!tokenMatches(req.headers.authorization, deps.token)) throw errors.unauthorized();
     if (path === '/api') return send(res, 200, apiVersionsDoc(deps.serverAddress()));
-    if (path === '/apis') return send(res, 200, apiGroupListDoc());
+    if (path === '/apis') return send(res, 200, deps.kubelets ? KubeletGateway.withMetricsGroup(apiGroupListDoc()) : apiGroupListDoc());
     if (path === '/openapi/v3') return send(res, 200, openApiV3Index());
     if (path.startsWith('/openapi/v3/')) {
       const doc = openApiV3Doc(path.slice('/openapi/v3/'.length));
@@ -473,6 +501,10 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
       return send(res, 200, doc);
     }
     const segs = path.split('/').filter(Boolean);
+    if (deps.kubelets && KubeletGateway.isMetricsPath(segs)) {
+      if (req.method !== 'GET') throw errors.methodNotAllowed(req.method ?? '');
+      return send(res, 200, await deps.kubelets.serveMetrics(segs, q, deps.core));
+    }
     if (segs[0] === 'apis' && segs.length === 2) {
       const g = apiGroupDoc(segs[1]!);
       if (!g) throw errors.notFoundPath();

@@ -24,6 +24,7 @@ import { WatchCache } from './apiserver-cache.js';
 import { ApiCore } from './apiserver-core.js';
 import { createHandler, type HttpLimits } from './apiserver-http.js';
 import { ensurePki, writeKubeconfig } from './apiserver-pki.js';
+import { KubeletGateway } from './kubelet-gateway.js';
 import { ObjectStorage, REGISTRY_PREFIX } from './apiserver-storage.js';
 
 export interface ApiServerArgs {
@@ -36,7 +37,7 @@ export interface ApiServerArgs {
   host?: string;
   /** Where to write the kubeconfig (default `<dataDir>/kubeconfig`). */
   kubeconfigPath?: string;
-  /** Concurrent writes to the store (one store client each). Default 16. */
+  /** Concurrent writes to the store (one store client each, since the store deduplicates by client). Default 128: a commit takes milliseconds (two fsyncs and a round trip), so fewer writers cap the create rate. */
   writers?: number;
   /** Re-create the store watch after this long without a notice. Default 5,000 ms. */
   watchSilenceMs?: number;
@@ -238,6 +239,9 @@ export default function apiserver(rawArgs: unknown): Actor {
     }
   }
 
+  /** Logs and metrics from the kubelets (kubelet-gateway.ts). */
+  let kubelets: KubeletGateway;
+
   const messages = createMessageApi({
     core: () => core,
     cache,
@@ -252,11 +256,19 @@ export default function apiserver(rawArgs: unknown): Actor {
       const pki = ensurePki(join(args.dataDir, 'pki'));
       const tag = `${ctx.self}-${ctx.incarnation}-${Math.floor(ctx.random() * 2 ** 32).toString(36)}`;
       reader = client(`${tag}-r`);
-      const writers = Array.from({ length: args.writers ?? 16 }, (_, i) => client(`${tag}-w${i}`));
+      const writers = Array.from({ length: args.writers ?? 128 }, (_, i) => client(`${tag}-w${i}`));
       storage = new ObjectStorage(reader, writers);
       core = new ApiCore({ storage, cache, wallNow: () => ctx.now(), random: () => ctx.random() });
+      kubelets = new KubeletGateway({
+        ask: (to, msg, timeoutMs) => ctx.ask(to, msg, { timeoutMs }),
+        send: (to, msg) => ctx.send(to, msg),
+        setTimer: (ms, fn) => ctx.setTimer(ms, fn),
+        cancelTimer: (id) => ctx.cancelTimer(id),
+        now: () => ctx.now(),
+      });
       const handler = createHandler({
         core,
+        kubelets,
         cache,
         token: pki.token,
         serverAddress: () => `127.0.0.1:${port}`,
@@ -295,6 +307,7 @@ export default function apiserver(rawArgs: unknown): Actor {
     onMessage(_c, from, msg) {
       const m = msg as { t?: string; op?: string };
       if (m.t === 'watch') return onNotice(from, msg as WatchNotice);
+      if (kubelets?.handleNotice(from, msg)) return;
       if (m.op === 'k8s') {
         const r = ctx.replier();
         messages.handle(from, msg as K8sRequest, (reply) => r?.ok(reply));
