@@ -7,6 +7,7 @@ import { parseBenchArgs } from './util.js';
 const benches: Record<string, (args: ReturnType<typeof parseBenchArgs>) => Promise<object>> = {
   transport: async (a) => (await import('./transport.js')).runTransport(a),
   raft: async (a) => (await import('./raft.js')).runRaft(a),
+  apiserver: async (a) => (await import('./apiserver.js')).runApiserver(a),
 };
 
 const args = parseBenchArgs(process.argv.slice(2));
