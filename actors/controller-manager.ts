@@ -8,7 +8,7 @@ import { InformerFactory } from '../controllers/informer.js';
 import { createControllerManager, type ControllerManager, type ControllerName } from '../controllers/manager.js';
 import type { MetricsSource } from '../controllers/hpa.js';
 import { ActorApiClient } from './api-client.js';
-import { KubeletMetrics } from './metrics-source.js';
+import { KubeletMetricsSource } from './kubelet-gateway.js';
 
 export interface ControllerManagerArgs {
   apiserver?: string;
@@ -30,7 +30,8 @@ export default function controllerManager(rawArgs: unknown): Actor {
     async onStart(ctx: ActorContext) {
       client = new ActorApiClient(ctx, { apiserver: args.apiserver ?? 'apiserver' });
       const informers = new InformerFactory({ client, clock: ctx, timers: ctx, resyncPeriodMs: args.resyncPeriodMs ?? 600_000 });
-      const metrics: MetricsSource = new KubeletMetrics(client, (to, msg) => ctx.ask(to, msg, { timeoutMs: 3_000 }));
+      // The HPA reads pod usage from the kubelets of the pods' nodes, as metrics-server would.
+      const metrics: MetricsSource = new KubeletMetricsSource((to, msg, timeoutMs) => ctx.ask(to, msg, { timeoutMs }), informers.lister('pods'));
       manager = createControllerManager(
         {
           client,

@@ -87,6 +87,14 @@ export function defaultPodSpec(spec: Obj): void {
 
 function defaultPodTemplate(tmpl: unknown): void {
   if (!isObject(tmpl)) return;
+  // Clients written in Go send empty metadata fields as null (`creationTimestamp: null` in
+  // every template kubectl copies, as `rollout undo` does). The real API server's typed
+  // decoding drops them; dropping them here keeps a template equal to itself, so its hash
+  // (pod-template-hash) and the controllers' comparisons do not change.
+  if (isObject(tmpl.metadata)) {
+    const meta = tmpl.metadata as Record<string, unknown>;
+    for (const k of Object.keys(meta)) if (meta[k] === null) delete meta[k];
+  }
   defaultPodSpec(obj(tmpl, 'spec'));
 }
 

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { ThreadHost } from '../runtime/thread-host.js';
 import { hostClient, loadClusterFile, peerSpecs, peerStatuses, superviseStore, waitForLeader } from './store-cluster.js';
 import { runConsoleCommand, HELP } from './console.js';
+import { NodePool } from './nodes.js';
 import { apiserverSpec, DEFAULT_API_PORT, type ApiServerInfo } from '../actors/apiserver.js';
 
 const { values } = parseArgs({
@@ -18,22 +19,29 @@ const { values } = parseArgs({
     headless: { type: 'boolean', default: false },
     'log-level': { type: 'string' },
     'api-port': { type: 'string', default: String(DEFAULT_API_PORT) },
+    nodes: { type: 'string', default: '3' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm run cluster -- [--peers N] [--data-dir DIR] [--api-port PORT] [--headless] [--log-level LEVEL]
+  console.log(`usage: npm run cluster -- [--peers N] [--nodes N] [--data-dir DIR] [--api-port PORT] [--headless] [--log-level LEVEL]
 
 Starts an N-peer (default 3) Raft-replicated store on worker threads and the Kubernetes API
 server on https://127.0.0.1:PORT (default ${DEFAULT_API_PORT}; 0 picks a free port). Data lives in DIR
 (default ./.actorkube) and is reused on the next start; logs go to DIR/cluster.log; kubectl
 finds the server with: export KUBECONFIG=DIR/kubeconfig
+--nodes N (default 3) starts N kubelets (simulated nodes node-1..node-N, many per worker thread).
 --headless prints one "ready {json}" line and runs until SIGINT/SIGTERM.`);
   process.exit(0);
 }
 
 const dataDir = resolve(values['data-dir']!);
+const nodeCount = Number(values.nodes);
+if (!Number.isInteger(nodeCount) || nodeCount < 0 || nodeCount > 5000) {
+  console.error(`error: --nodes must be an integer from 0 to 5000, got ${values.nodes}`);
+  process.exit(2);
+}
 const apiPort = Number(values['api-port']);
 if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) {
   console.error(`error: --api-port must be a port number (0 for any free port), got ${values['api-port']}`);
@@ -89,6 +97,8 @@ host.supervise({
     { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
   ],
 });
+const nodes = new NodePool(host);
+for (let i = 1; i <= nodeCount; i++) nodes.add(`node-${i}`);
 const client = hostClient(host, file.peers, `cli-${process.pid}`);
 const ready = {
   dataDir,
@@ -97,6 +107,7 @@ const ready = {
   leader,
   api: api.url,
   kubeconfig: api.kubeconfig,
+  nodes: nodes.names(),
   log: logFile,
   startupMs: Math.round(performance.now() - t0),
 };
@@ -131,6 +142,10 @@ if (values.headless) {
     process.stdout.write('\x1b[2J\x1b[H');
     console.log('peer     role          term    commit   applied leader   last heartbeat');
     console.log(lines.join('\n'));
+    const up = (id: string) => (host.isRunning(id) ? 'up' : 'DOWN');
+    const nodeNames = nodes.names();
+    const nodesUp = nodeNames.filter((n) => host.isRunning(`kubelet-${n}`)).length;
+    console.log(`apiserver ${up('apiserver')}   controller-manager ${up('controller-manager')}   scheduler ${up('scheduler')}   nodes ${nodesUp}/${nodeNames.length} up   ${api.url}`);
     console.log('');
     console.log(out.join('\n'));
     rl.prompt(true);
@@ -141,7 +156,7 @@ if (values.headless) {
   });
   const onLine = async (line: string) => {
     try {
-      const result = await runConsoleCommand(line, { host, client, peers: file.peers });
+      const result = await runConsoleCommand(line, { host, client, peers: file.peers, nodes });
       if (result === 'quit') {
         rl.close();
         return;

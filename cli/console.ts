@@ -1,15 +1,18 @@
 /** The cluster console's commands, shared by the interactive view and tests. */
 import type { Host } from '../runtime/host.js';
 import type { StoreClient } from '../raft/client.js';
+import type { NodePool } from './nodes.js';
 import { prefixEnd, type KeyValue } from '../raft/mvcc/commands.js';
 
 export const HELP = `commands: put K V | get K | del K | watch PREFIX | crash ID | restart ID | pause ID | resume ID
-          partition A,B C,D | isolate ID | heal | transfer ID | status | bench [N] | help | quit`;
+          partition A,B C,D | isolate ID | heal | transfer ID | add-node [NAME] | remove-node NAME
+          actors | status | bench [N] | help | quit`;
 
 export interface ConsoleEnv {
   host: Host;
   client: StoreClient;
   peers: string[];
+  nodes?: NodePool;
 }
 
 export async function runConsoleCommand(line: string, env: ConsoleEnv): Promise<string | 'quit' | null> {
@@ -84,6 +87,23 @@ export async function runConsoleCommand(line: string, env: ConsoleEnv): Promise<
       if (leader.id === rest[0]) return `${rest[0]} already leads`;
       await host.ask(leader.id, { op: 'transferLeader', to: rest[0] }, { timeoutMs: 2_000 });
       return `asked ${leader.id} to hand leadership to ${rest[0]}`;
+    }
+    case 'add-node': {
+      if (!env.nodes) throw new Error('this cluster runs no nodes');
+      const name = rest[0] ?? env.nodes.nextName();
+      const id = env.nodes.add(name);
+      return `added node ${name} (actor ${id})`;
+    }
+    case 'remove-node': {
+      if (!env.nodes) throw new Error('this cluster runs no nodes');
+      need(1, 'remove-node NAME');
+      env.nodes.remove(rest[0]!);
+      return `removed node ${rest[0]}; its pods are evicted once the node is unreachable (about 50 s + 300 s tolerance, as Kubernetes does)`;
+    }
+    case 'actors': {
+      const lines = [];
+      for (const id of host.actorIds()) lines.push(`${id.padEnd(22)} ${host.isRunning(id) ? 'up' : 'DOWN'}`);
+      return lines.join('\n');
     }
     case 'status': {
       const lines = [];

@@ -1,0 +1,107 @@
+/**
+ * The whole cluster as a user runs it: `npm run cluster -- --headless` in a child process,
+ * driven with the real kubectl through the kubeconfig it writes.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const KUBECTL = '/usr/bin/kubectl';
+const run = promisify(execFile);
+const haveKubectl = existsSync(KUBECTL);
+if (!haveKubectl) console.warn(`skipping the cluster end-to-end tests: ${KUBECTL} is not installed`);
+
+let dir: string;
+let child: ChildProcess;
+let ready: { kubeconfig: string; nodes: string[]; api: string };
+
+async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run(KUBECTL, args, { env: { ...process.env, KUBECONFIG: ready.kubeconfig }, timeout: 60_000 });
+  return stdout;
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+beforeAll(async () => {
+  if (!haveKubectl) return;
+  dir = mkdtempSync(join(tmpdir(), 'actorkube-e2e-'));
+  child = spawn(process.execPath, ['dist/cli/cluster.js', '--headless', '--data-dir', dir, '--api-port', '0', '--nodes', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ready = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('ready '));
+      if (line) resolve(JSON.parse(line.slice(6)));
+    });
+    child.on('exit', (code) => reject(new Error(`cluster exited with ${code} before it was ready: ${out}`)));
+    setTimeout(() => reject(new Error(`no ready line in 60 s: ${out}`)), 60_000);
+  });
+});
+
+afterAll(async () => {
+  if (!child) return;
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!haveKubectl)('npm run cluster, driven with kubectl', () => {
+  it('runs a Deployment on the nodes, rolls it forward and back to the same ReplicaSet, and runs a Job to completion', async () => {
+    expect(ready.nodes).toEqual(['node-1', 'node-2']);
+    await eventually(() => kubectl('get', 'nodes', '--no-headers'), (o) => (o.match(/ Ready /g) ?? []).length === 2);
+    const manifest = join(dir, 'web.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: "nginx:1.27"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pi}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: pi, image: "perl:5.34.0", command: ["perl", "-Mbignum=bpi", "-wle", "print bpi(50)"]}]
+`,
+    );
+    expect(await kubectl('apply', '-f', manifest)).toContain('deployment.apps/web created');
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    const running = await kubectl('get', 'pods', '-l', 'app=web', '--no-headers');
+    expect((running.match(/1\/1\s+Running/g) ?? []).length).toBe(3);
+
+    await kubectl('set', 'image', 'deploy/web', 'nginx=nginx:1.28');
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    await kubectl('rollout', 'undo', 'deploy/web');
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    // Undo goes back to the first ReplicaSet: no third one is made.
+    const rs = JSON.parse(await kubectl('get', 'rs', '-l', 'app=web', '-o', 'json')) as { items: { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[] };
+    expect(rs.items).toHaveLength(2);
+    const active = rs.items.filter((r) => r.spec.replicas > 0);
+    expect(active.map((r) => r.spec.template.spec.containers[0]!.image)).toEqual(['nginx:1.27']);
+
+    await kubectl('wait', '--for=condition=complete', 'job/pi', '--timeout=60s');
+    expect((await kubectl('logs', 'job/pi')).trim()).toBe('3.1415926535897932384626433832795028841971693993751');
+  });
+});
