@@ -8,6 +8,7 @@ const benches: Record<string, (args: ReturnType<typeof parseBenchArgs>) => Promi
   transport: async (a) => (await import('./transport.js')).runTransport(a),
   raft: async (a) => (await import('./raft.js')).runRaft(a),
   apiserver: async (a) => (await import('./apiserver.js')).runApiserver(a),
+  controlplane: async (a) => (await import('./controlplane.js')).runControlplane(a),
 };
 
 const args = parseBenchArgs(process.argv.slice(2));

@@ -50,12 +50,26 @@ describe('benchmarks keep their output contract', () => {
     ]);
   });
 
+  it('apiserver prints a table and a final JSON line with every promised field', async () => {
+    const r = await bench('apiserver');
+    expect(r.bench).toBe('apiserver');
+    expectPositiveNumbers(r, ['create_p50_ms_at_200rps', 'create_p99_ms_at_200rps', 'create_p99_ms_at_1000rps', 'list_10k_pods_ms', 'watchers']);
+    expect(r.watch_events_missed).toBe(0);
+  });
+
+  it('controlplane prints a table and a final JSON line with every promised field', async () => {
+    const r = await bench('controlplane');
+    expect(r.bench).toBe('controlplane');
+    expectPositiveNumbers(r, ['sched_pods_per_s_100_nodes', 'sched_pods_per_s_1000_nodes', 'deploy_1k_available_s', 'rss_mb']);
+    expect(typeof r.deploy_10k_available_s).toBe('number');
+  });
+
   it('an unknown benchmark name is refused with the list of names', async () => {
     const err = await run('node', ['dist/bench/main.js', 'nope']).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
     );
     expect(err?.code).toBe(2);
-    expect(err?.stderr).toContain('transport|raft');
+    expect(err?.stderr).toContain('transport|raft|apiserver|controlplane');
   });
 });
