@@ -99,6 +99,19 @@ host.supervise({
 });
 const nodes = new NodePool(host);
 for (let i = 1; i <= nodeCount; i++) nodes.add(`node-${i}`);
+// Ready means usable: every node has registered with the API server.
+{
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const registered = await Promise.all(nodes.names().map((n) => host.status(`kubelet-${n}`).then((st) => st.registered === true, () => false)));
+    if (registered.every(Boolean)) break;
+    if (performance.now() > deadline) {
+      console.error(`error: ${registered.filter((r) => !r).length} of ${registered.length} nodes did not register within 30 s; see ${logFile}`);
+      await shutdown(1);
+    }
+    await host.sleep(50);
+  }
+}
 const client = hostClient(host, file.peers, `cli-${process.pid}`);
 const ready = {
   dataDir,
