@@ -11,6 +11,7 @@ import {
   precedes,
   sameValue,
 } from '../../raft/check/index.js';
+import { mulberry32 } from '../../raft/core/testing.js';
 
 /**
  * Scripts a history one whole operation at a time, each with its call and return times (ns).
@@ -59,17 +60,8 @@ export class Timeline {
   }
 }
 
-/** mulberry32: a small seeded PRNG for reproducible test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the Raft test harness (mulberry32). */
+export const prng = mulberry32;
 
 export interface SimulationOptions {
   readonly seed: number;

@@ -11,6 +11,7 @@ import { Informer } from '../../controllers/informer.js';
 import { FakeClock } from '../../controllers/time.js';
 import { PodManager, type PodManagerOptions } from '../../actors/kubelet-pods.js';
 import { SimCompute } from '../../actors/kubelet-workloads.js';
+import { mulberry32 } from '../../raft/core/testing.js';
 
 export const NODE = 'node-1';
 
@@ -35,16 +36,7 @@ export interface Rig {
   until(fn: () => boolean, maxMs: number, stepMs?: number): Promise<number>;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 export async function rig(options: Partial<PodManagerOptions> & { objects?: KubeObject[]; clock?: FakeClock; client?: FakeClient } = {}): Promise<Rig> {
   const clock = options.clock ?? new FakeClock();

@@ -3,18 +3,10 @@ import { FakeClient } from '../../controllers/client.js';
 import { Scheduler } from '../../controllers/scheduler/index.js';
 import { FakeClock } from '../../controllers/time.js';
 import { pod } from '../controllers/helpers.js';
+import { mulberry32 } from '../../raft/core/testing.js';
 
-/** A seeded PRNG for tie-breaks. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the Raft test harness (mulberry32). */
+export const seeded = mulberry32;
 
 export function makeScheduler(nodes: KubeObject[], pods: KubeObject[] = [], extra: { claims?: KubeObject[]; volumes?: KubeObject[]; seed?: number } = {}): Scheduler {
   const clock = new FakeClock();
