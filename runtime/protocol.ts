@@ -32,7 +32,9 @@ export type ToWorker =
   | { t: 'closePort'; slot: number }
   /** Answered with `synced` once every control message before it is handled. */
   | { t: 'sync'; id: number }
-  | { t: 'shutdown' };
+  | { t: 'shutdown' }
+  /** Crash: the worker exits at once, at the next turn boundary (never inside a native call). */
+  | { t: 'die' };
 
 export type FromWorker =
   | { t: 'crashed'; id: ActorId; reason: string }

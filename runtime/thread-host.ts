@@ -31,6 +31,8 @@ export interface ThreadHostOptions {
   logDestination?: number | string;
   /** How long shutdown waits for a worker's orderly stop before terminating it. */
   shutdownGraceMs?: number;
+  /** How long a crashed worker may take to reach a turn boundary and exit before it is terminated. */
+  crashGraceMs?: number;
 }
 
 interface WorkerSlot {
@@ -75,6 +77,7 @@ export class ThreadHost extends Host {
       logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'info',
       logDestination: options.logDestination ?? 2,
       shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
+      crashGraceMs: options.crashGraceMs ?? 1_000,
     };
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
     this.router = new Router({
@@ -215,10 +218,22 @@ export class ThreadHost extends Host {
     }
   }
 
+  /**
+   * Ends a worker the way a crash would, but at a turn boundary: it exits itself on a control
+   * message, so it is never cut off inside a native call (terminating a thread in the middle of
+   * an lmdb transaction can abort the process). A worker stuck in a loop is terminated after
+   * `crashGraceMs`.
+   */
+  private crashWorker(w: WorkerSlot): void {
+    const timer = setTimeout(() => void w.worker.terminate(), this.options.crashGraceMs);
+    w.worker.once('exit', () => clearTimeout(timer));
+    w.worker.postMessage({ t: 'die' } satisfies ToWorker);
+  }
+
   private retireIfEmpty(w: WorkerSlot): void {
     if (w.actors.size > 0 || w.gone) return;
     this.dropWorker(w);
-    void w.worker.terminate();
+    this.crashWorker(w);
   }
 
   private markDown(id: ActorId, reason: string): void {
@@ -252,7 +267,7 @@ export class ThreadHost extends Host {
     if (crash && w.actors.size === 0) {
       // Alone on its thread: the thread dies with no goodbye.
       this.dropWorker(w);
-      void w.worker.terminate();
+      this.crashWorker(w);
       return;
     }
     w.worker.postMessage({ t: 'kill', id, reason } satisfies ToWorker);

@@ -125,6 +125,12 @@ port.on('message', (m: ToWorker) => {
     case 'sync':
       post({ t: 'synced', id: m.id });
       break;
+    case 'die':
+      // No goodbye: no onStop, no flush. Exiting here rather than being terminated from outside
+      // means the thread never dies inside a native call (an lmdb transaction), which can abort
+      // the whole process or leave a write lock held.
+      process.exit(1);
+      break;
     case 'shutdown':
       void (async () => {
         for (const cell of [...router.cells.values()]) await cell.stop();
