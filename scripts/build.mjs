@@ -1,7 +1,7 @@
 // Transpiles the TypeScript sources to dist/ (one .js per .ts, ES modules), so worker threads
 // start from plain JavaScript with no loader. Type checking is `npm run typecheck`.
 import { build } from 'esbuild';
-import { readdirSync, statSync, rmSync } from 'node:fs';
+import { readdirSync, statSync, rmSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots = ['runtime', 'actors', 'raft', 'controllers', 'api', 'cli', 'bench'];
@@ -16,10 +16,14 @@ function walk(dir) {
   }
 }
 roots.forEach(walk);
-rmSync('dist', { recursive: true, force: true });
+// Build beside dist/ and swap it in, so a cluster already running from dist/ (a worker it
+// restarts loads dist/runtime/worker.js again) never sees a half-written tree.
+const next = `dist.next-${process.pid}`;
+const old = `dist.old-${process.pid}`;
+rmSync(next, { recursive: true, force: true });
 await build({
   entryPoints,
-  outdir: 'dist',
+  outdir: next,
   outbase: '.',
   format: 'esm',
   platform: 'node',
@@ -27,3 +31,6 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+if (existsSync('dist')) renameSync('dist', old);
+renameSync(next, 'dist');
+rmSync(old, { recursive: true, force: true });
