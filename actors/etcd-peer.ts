@@ -381,14 +381,17 @@ export default function etcdPeer(rawArgs: unknown): Actor {
 
   function status(): PeerStatus {
     const s = node.status();
+    // Role, leader and term are read from the core together: the shell's own copies change
+    // only when the next Ready is processed, and a status taken in between would pair a new
+    // term with an old role.
     return {
       id: ctx.self,
-      role,
+      role: node.role,
       term: s.term,
       commit: s.commit,
       applied,
-      leader: lead,
-      lastHeartbeatMs: role === 'leader' ? 0 : Math.round(ctx.now() - lastLeaderContact),
+      leader: node.lead,
+      lastHeartbeatMs: node.role === 'leader' ? 0 : Math.round(ctx.now() - lastLeaderContact),
       revision: mvcc.revision,
       voters: [...confState.voters],
       learners: [...confState.learners],
