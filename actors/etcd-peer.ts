@@ -167,7 +167,12 @@ export default function etcdPeer(rawArgs: unknown): Actor {
 
   function onSnapChunk(from: string, m: PeerMessage & { t: 'snapChunk' }): void {
     let t = incoming.get(m.id);
-    if (!t) incoming.set(m.id, (t = { chunks: new Array(m.total), got: 0, meta: undefined }));
+    if (!t) {
+      // A leader sends one snapshot at a time: a new transfer from it abandons any earlier one
+      // (whose lost chunks will never come), so unfinished transfers cannot pile up.
+      for (const id of incoming.keys()) if (id.startsWith(`${from}:`)) incoming.delete(id);
+      incoming.set(m.id, (t = { chunks: new Array(m.total), got: 0, meta: undefined }));
+    }
     if (!t.chunks[m.seq]) {
       t.chunks[m.seq] = m.bytes;
       t.got++;
