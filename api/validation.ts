@@ -636,7 +636,10 @@ function validateUpdate(kind: string, o: KubeObject, old: KubeObject, errs: Fiel
       if (kind === 'Secret') immutable(o.type, old.type, 'type', errs);
       break;
     case 'PersistentVolumeClaim': {
-      const strip = (s: Obj) => ({ ...s, resources: undefined, volumeName: undefined, volumeAttributesClassName: undefined });
+      // A claim created without a class may be given one later (retroactive default storage
+      // class assignment, Kubernetes 1.28+): the PV controller does that before binding.
+      const classUnset = oldSpec.storageClassName === undefined || oldSpec.storageClassName === null;
+      const strip = (s: Obj) => ({ ...s, resources: undefined, volumeName: undefined, volumeAttributesClassName: undefined, ...(classUnset ? { storageClassName: undefined } : {}) });
       if (!deepEqual(strip(spec), strip(oldSpec))) errs.push(fe.forbidden('spec', 'spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims'));
       break;
     }
