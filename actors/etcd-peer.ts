@@ -511,6 +511,9 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       mvcc = MvccStore.open(ctx.store('mvcc', { sync: false }));
       const loaded = log.load(mvcc.appliedIndex);
       watches = new WatchHub(mvcc, {
+        // Ids unique across restarts: a notice from a watch of an earlier incarnation, still in
+        // flight, can never be mistaken for one of this incarnation's watches.
+        firstId: ctx.incarnation * 1_000_000 + 1,
         deliver: (watchId, events, revision) => notifyWatcher(watchId, { t: 'watch', watchId, events, revision }),
         cancelled: (watchId, reason) => {
           notifyWatcher(watchId, { t: 'watch', watchId, events: [], revision: mvcc.revision, canceled: JSON.stringify(reason) });

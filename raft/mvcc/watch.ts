@@ -54,6 +54,12 @@ export interface WatchHubOptions {
   maxBufferedEvents?: number;
   /** Backend records an unsynced watcher reads per catch-up step. Default 5,000. */
   catchUpRecordsPerStep?: number;
+  /**
+   * The first watch id (default 1). A peer that restarts starts its ids elsewhere, so a
+   * notice still in flight from a watch of its previous life is never taken for a new watch
+   * that happens to get the same id.
+   */
+  firstId?: number;
 }
 
 interface Watcher {
@@ -91,6 +97,7 @@ export class WatchHub implements MvccListener {
     this.cancelledFn = options.cancelled;
     this.maxBufferedEvents = options.maxBufferedEvents ?? 10_000;
     this.catchUpRecordsPerStep = options.catchUpRecordsPerStep ?? 5_000;
+    this.nextId = options.firstId ?? 1;
     if (!(this.maxBufferedEvents > 0 && this.catchUpRecordsPerStep > 0)) throw new Error('watch: limits must be positive');
     store.addListener(this);
   }

@@ -172,6 +172,15 @@ describe('WatchHub', () => {
     return { index, data: { client: '', seq: 0, cmd: { type: 'put' as const, key, value: new Uint8Array([v]) } } };
   }
 
+  it('numbers watches from firstId, so a restarted peer never reuses an id of its earlier life', () => {
+    const store = MvccStore.open(new MemoryStore());
+    const first = new WatchHub(store, { deliver: () => {} });
+    const again = new WatchHub(store, { deliver: () => {}, firstId: 1_000_001 });
+    expect(first.create({ key: 'a' })).toBe(1);
+    expect(again.create({ key: 'a' })).toBe(1_000_001);
+    expect(again.create({ key: 'b' })).toBe(1_000_002);
+  });
+
   it('refuses a start revision at or below the compaction point', () => {
     const store = MvccStore.open(new MemoryStore());
     const hub = new WatchHub(store, { deliver: () => {} });
