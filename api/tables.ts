@@ -273,16 +273,6 @@ const COLUMNS: Record<string, Column[]> = {
     imagesCol,
     selectorCol,
   ],
-  ReplicationController: [
-    nameCol,
-    col('Desired', 'integer', (o) => num(o.spec?.replicas), 0, 'Number of desired pods.'),
-    col('Current', 'integer', (o) => num(o.status?.replicas), 0, 'Number of actually running pods.'),
-    col('Ready', 'integer', (o) => num(o.status?.readyReplicas), 0, 'Number of ready pods.'),
-    ageCol,
-    containersCol,
-    imagesCol,
-    selectorCol,
-  ],
   StatefulSet: [
     nameCol,
     col('Ready', 'string', (o) => `${num(o.status?.readyReplicas)}/${num(o.spec?.replicas)}`, 0, 'Number of the pod with ready state'),
@@ -431,6 +421,8 @@ const COLUMNS: Record<string, Column[]> = {
   ],
   Lease: [nameCol, col('Holder', 'string', (o) => String(o.spec?.holderIdentity ?? ''), 0, 'Holder identity.'), ageCol],
 };
+// A ReplicationController lists like a ReplicaSet.
+COLUMNS.ReplicationController = COLUMNS.ReplicaSet!;
 
 const DEFAULT_COLUMNS = [nameCol, ageCol];
 
