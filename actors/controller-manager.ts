@@ -7,6 +7,7 @@ import type { Actor, ActorContext } from '../runtime/actor.js';
 import { InformerFactory } from '../controllers/informer.js';
 import { createControllerManager, type ControllerManager, type ControllerName } from '../controllers/manager.js';
 import type { MetricsSource } from '../controllers/hpa.js';
+import type { NodeLifecycleOptions } from '../controllers/nodelifecycle.js';
 import { ActorApiClient } from './api-client.js';
 import { KubeletMetricsSource } from './kubelet-gateway.js';
 
@@ -18,6 +19,8 @@ export interface ControllerManagerArgs {
   resyncPeriodMs?: number;
   /** Base directory for the local-directory volume provisioner. */
   volumeBaseDir?: string;
+  /** Node monitor grace periods (Kubernetes defaults: 50 s, startup 60 s). */
+  nodeLifecycle?: NodeLifecycleOptions;
 }
 
 export default function controllerManager(rawArgs: unknown): Actor {
@@ -48,6 +51,7 @@ export default function controllerManager(rawArgs: unknown): Actor {
           metrics,
           ...(args.controllers ? { controllers: args.controllers } : {}),
           ...(args.volumeBaseDir ? { volumeBaseDir: args.volumeBaseDir } : {}),
+          ...(args.nodeLifecycle ? { nodeLifecycle: args.nodeLifecycle } : {}),
         },
       );
       manager.start();

@@ -87,3 +87,60 @@ describe('workload controllers on real threads', () => {
     expect((await list('/api/v1/namespaces/default/persistentvolumeclaims')).map((p) => p.metadata.name).sort()).toEqual(claims);
   });
 });
+
+describe('a node that dies', () => {
+  it('has its pods evicted after their toleration and replaced on a live node', async () => {
+    const c2 = await startCluster();
+    try {
+      c2.host.supervise({
+        id: 'control',
+        children: [
+          { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { nodeLifecycle: { gracePeriodMs: 3_000, startupGracePeriodMs: 3_000, monitorPeriodMs: 500 } } },
+          { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
+        ],
+      });
+      const fast = (name: string) => kubeletSpec({ nodeName: name, statusEveryMs: 1_000, leaseEveryMs: 1_000, sandboxDelayMs: 20, poolThreads: 1, events: false }, `kubelets-${name}`);
+      c2.host.supervise({ id: 'nodes', children: [fast('node-a'), fast('node-b')] });
+      const get = async (path: string) => (await call(c2, 'GET', path)).json();
+      await until(async () => (await get('/api/v1/nodes')).items.length === 2, 15_000, 'two nodes');
+      const deploy = {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'svc', namespace: 'default' },
+        spec: {
+          replicas: 4,
+          selector: { matchLabels: { app: 'svc' } },
+          template: {
+            metadata: { labels: { app: 'svc' } },
+            spec: {
+              containers: [{ name: 'c', image: 'nginx' }],
+              tolerations: [
+                { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
+                { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
+              ],
+            },
+          },
+        },
+      };
+      expect((await call(c2, 'POST', '/apis/apps/v1/namespaces/default/deployments', deploy)).status).toBe(201);
+      const pods = async () => (await get('/api/v1/namespaces/default/pods?labelSelector=app%3Dsvc')).items as any[];
+      await until(async () => running(await pods()).length === 4, 20_000, 'four pods running');
+      const onA = (await pods()).filter((p) => p.spec.nodeName === 'node-a').map((p) => p.metadata.name);
+      expect(onA.length).toBeGreaterThan(0);
+      c2.host.crash('kubelet-node-a', { restart: 'manual' });
+      // Grace period (3 s) → unreachable taint → toleration (2 s) → eviction → replacements on node-b.
+      await until(async () => {
+        const live = running(await pods()).filter((p) => p.spec.nodeName === 'node-b');
+        return live.length === 4;
+      }, 30_000, 'four pods running on node-b');
+      const node = await get('/api/v1/nodes/node-a');
+      expect(node.spec.taints.map((t: any) => t.key)).toContain('node.kubernetes.io/unreachable');
+      for (const name of onA) {
+        const p = await call(c2, 'GET', `/api/v1/namespaces/default/pods/${name}`);
+        expect(p.status === 404 || p.json().metadata.deletionTimestamp !== undefined, `${name} was evicted`).toBe(true);
+      }
+    } finally {
+      await c2.stop();
+    }
+  });
+});
