@@ -8,6 +8,7 @@ import { InformerFactory } from '../controllers/informer.js';
 import { createControllerManager, type ControllerManager, type ControllerName } from '../controllers/manager.js';
 import type { MetricsSource } from '../controllers/hpa.js';
 import type { NodeLifecycleOptions } from '../controllers/nodelifecycle.js';
+import type { PodGCOptions } from '../controllers/podgc.js';
 import { ActorApiClient } from './api-client.js';
 import { KubeletMetricsSource } from './kubelet-gateway.js';
 
@@ -21,6 +22,8 @@ export interface ControllerManagerArgs {
   volumeBaseDir?: string;
   /** Node monitor grace periods (Kubernetes defaults: 50 s, startup 60 s). */
   nodeLifecycle?: NodeLifecycleOptions;
+  /** Pod garbage collection periods (Kubernetes defaults: check every 20 s, 40 s quarantine). */
+  podGC?: PodGCOptions;
 }
 
 export default function controllerManager(rawArgs: unknown): Actor {
@@ -52,6 +55,7 @@ export default function controllerManager(rawArgs: unknown): Actor {
           ...(args.controllers ? { controllers: args.controllers } : {}),
           ...(args.volumeBaseDir ? { volumeBaseDir: args.volumeBaseDir } : {}),
           ...(args.nodeLifecycle ? { nodeLifecycle: args.nodeLifecycle } : {}),
+          ...(args.podGC ? { podGC: args.podGC } : {}),
         },
       );
       manager.start();

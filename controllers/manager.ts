@@ -15,6 +15,7 @@ import { JobController, TTLAfterFinishedController } from './job.js';
 import { NodeLifecycleController, TaintEvictionController, type NodeLifecycleOptions } from './nodelifecycle.js';
 import { ReplicaSetController, ReplicationControllerController } from './replicaset.js';
 import { StatefulSetController } from './statefulset.js';
+import { PodGCController, type PodGCOptions } from './podgc.js';
 import { PersistentVolumeController, type StorageClassInfo } from './volume.js';
 
 export const CONTROLLER_NAMES = [
@@ -30,6 +31,7 @@ export const CONTROLLER_NAMES = [
   'garbagecollector',
   'nodelifecycle',
   'taint-eviction-controller',
+  'podgc',
   'endpoint',
   'endpointslice',
   'persistentvolume-binder',
@@ -44,6 +46,7 @@ export interface ControllerManagerOptions {
   storageClasses?: StorageClassInfo[];
   volumeBaseDir?: string;
   nodeLifecycle?: NodeLifecycleOptions;
+  podGC?: PodGCOptions;
   garbageCollector?: GarbageCollectorOptions;
 }
 
@@ -72,6 +75,7 @@ export function createControllerManager(ctx: ControllerContext, options: Control
     garbagecollector: () => new GarbageCollector(ctx, options.garbageCollector),
     nodelifecycle: () => new NodeLifecycleController(ctx, options.nodeLifecycle),
     'taint-eviction-controller': () => new TaintEvictionController(ctx),
+    podgc: () => new PodGCController(ctx, options.podGC),
     endpoint: () => new EndpointsController(ctx),
     endpointslice: () => new EndpointSliceController(ctx),
     'persistentvolume-binder': () => new PersistentVolumeController(ctx, { storageClasses: options.storageClasses, baseDir: options.volumeBaseDir }),

@@ -1,7 +1,9 @@
 /**
  * Workload controllers end to end on real threads: store, API server, controller manager,
  * scheduler and kubelets. A DaemonSet follows nodes joining and leaving; a StatefulSet comes up
- * in order with stable names and claims, and keeps them when a pod is deleted.
+ * in order with stable names and claims, and keeps them when a pod is deleted. A node that dies
+ * has its pods evicted and replaced; a StatefulSet ordinal on it is never run twice, and comes
+ * back under its name with its claim once the node is deleted (pod GC).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeletSpec } from '../../actors/kubelet.js';
@@ -88,21 +90,34 @@ describe('workload controllers on real threads', () => {
   });
 });
 
+const lifecycle = { gracePeriodMs: 3_000, startupGracePeriodMs: 3_000, monitorPeriodMs: 500 };
+const fastKubelet = (name: string) => kubeletSpec({ nodeName: name, statusEveryMs: 1_000, leaseEveryMs: 1_000, sandboxDelayMs: 20, poolThreads: 1, events: false }, `kubelets-${name}`);
+
+/** A cluster whose node lifecycle and pod GC act within seconds, with nodes node-a and node-b. */
+async function fastCluster(): Promise<TestCluster> {
+  const c2 = await startCluster();
+  c2.host.supervise({
+    id: 'control',
+    children: [
+      { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { nodeLifecycle: lifecycle, podGC: { checkPeriodMs: 500, quarantineMs: 1_000 } } },
+      { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
+    ],
+  });
+  c2.host.supervise({ id: 'nodes', children: [fastKubelet('node-a'), fastKubelet('node-b')] });
+  await until(async () => (await call(c2, 'GET', '/api/v1/nodes')).json().items.length === 2, 15_000, 'two nodes');
+  return c2;
+}
+
+const NODE_DOWN_TOLERATIONS = [
+  { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
+  { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
+];
+
 describe('a node that dies', () => {
   it('has its pods evicted after their toleration and replaced on a live node', async () => {
-    const c2 = await startCluster();
+    const c2 = await fastCluster();
     try {
-      c2.host.supervise({
-        id: 'control',
-        children: [
-          { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { nodeLifecycle: { gracePeriodMs: 3_000, startupGracePeriodMs: 3_000, monitorPeriodMs: 500 } } },
-          { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
-        ],
-      });
-      const fast = (name: string) => kubeletSpec({ nodeName: name, statusEveryMs: 1_000, leaseEveryMs: 1_000, sandboxDelayMs: 20, poolThreads: 1, events: false }, `kubelets-${name}`);
-      c2.host.supervise({ id: 'nodes', children: [fast('node-a'), fast('node-b')] });
       const get = async (path: string) => (await call(c2, 'GET', path)).json();
-      await until(async () => (await get('/api/v1/nodes')).items.length === 2, 15_000, 'two nodes');
       const deploy = {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
@@ -114,10 +129,7 @@ describe('a node that dies', () => {
             metadata: { labels: { app: 'svc' } },
             spec: {
               containers: [{ name: 'c', image: 'nginx' }],
-              tolerations: [
-                { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
-                { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 2 },
-              ],
+              tolerations: NODE_DOWN_TOLERATIONS,
             },
           },
         },
@@ -141,6 +153,69 @@ describe('a node that dies', () => {
       }
     } finally {
       await c2.stop();
+    }
+  });
+
+  it('keeps a StatefulSet ordinal Terminating while its node is unreachable, and recreates it under its name with its claim once the node is deleted', async () => {
+    const c3 = await fastCluster();
+    try {
+      const get = async (path: string) => (await call(c3, 'GET', path)).json();
+      const sts = {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: 'kv', namespace: 'default' },
+        spec: {
+          serviceName: 'kv',
+          replicas: 2,
+          podManagementPolicy: 'Parallel',
+          selector: { matchLabels: { app: 'kv' } },
+          template: {
+            metadata: { labels: { app: 'kv' } },
+            spec: {
+              containers: [{ name: 'kv', image: 'redis' }],
+              tolerations: NODE_DOWN_TOLERATIONS,
+              affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'kv' } } } }] } },
+            },
+          },
+          volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+        },
+      };
+      expect((await call(c3, 'POST', '/apis/apps/v1/namespaces/default/statefulsets', sts)).status).toBe(201);
+      const pods = async () => (await get('/api/v1/namespaces/default/pods?labelSelector=app%3Dkv')).items as any[];
+      await until(async () => running(await pods()).length === 2, 20_000, 'two kv pods running');
+      const before = await pods();
+      const victim = before.find((p) => p.metadata.name === 'kv-0');
+      const deadNode: string = victim.spec.nodeName;
+      const liveNode = deadNode === 'node-a' ? 'node-b' : 'node-a';
+      const claim = await get('/api/v1/namespaces/default/persistentvolumeclaims/data-kv-0');
+      expect(claim.status.phase).toBe('Bound');
+
+      c3.host.crash(`kubelet-${deadNode}`, { restart: 'manual' });
+      // The taint manager deletes kv-0, but no kubelet can confirm it stopped: it stays
+      // Terminating, and the StatefulSet never starts a second kv-0 meanwhile.
+      await until(async () => (await pods()).find((p) => p.metadata.name === 'kv-0')?.metadata.deletionTimestamp !== undefined, 20_000, 'kv-0 terminating');
+      for (let i = 0; i < 6; i++) {
+        const now = (await pods()).filter((p) => p.metadata.name === 'kv-0');
+        expect(now).toHaveLength(1);
+        expect(now[0].metadata.uid).toBe(victim.metadata.uid);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+
+      // The operator declares the node gone; pod GC force-deletes its pods after the quarantine.
+      expect((await call(c3, 'DELETE', `/api/v1/nodes/${deadNode}`)).status).toBe(200);
+      await until(async () => {
+        const p = running(await pods()).find((x) => x.metadata.name === 'kv-0');
+        return p !== undefined && p.metadata.uid !== victim.metadata.uid;
+      }, 30_000, 'kv-0 recreated');
+      const reborn = (await pods()).find((p) => p.metadata.name === 'kv-0');
+      expect(reborn.spec.nodeName).toBe(liveNode);
+      expect(reborn.spec.hostname).toBe('kv-0');
+      expect(reborn.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe('data-kv-0');
+      const after = await get('/api/v1/namespaces/default/persistentvolumeclaims/data-kv-0');
+      expect(after.metadata.uid).toBe(claim.metadata.uid);
+      expect(after.spec.volumeName).toBe(claim.spec.volumeName);
+    } finally {
+      await c3.stop();
     }
   });
 });
