@@ -90,6 +90,56 @@ describe('workload controllers on real threads', () => {
   });
 });
 
+describe('a rollout interrupted by crashes', () => {
+  it('converges after the controller manager and the scheduler crash mid-rollout, within maxSurge and maxUnavailable', async () => {
+    const template = (image: string) => ({
+      metadata: { labels: { app: 'roll' } },
+      spec: {
+        containers: [{ name: 'web', image, readinessProbe: { tcpSocket: { port: 80 }, initialDelaySeconds: 2, periodSeconds: 1 } }],
+      },
+    });
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'roll', namespace: 'default' },
+      spec: { replicas: 3, selector: { matchLabels: { app: 'roll' } }, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, template: template('nginx:1.27') },
+    };
+    const path = '/apis/apps/v1/namespaces/default/deployments/roll';
+    expect((await call(c, 'POST', '/apis/apps/v1/namespaces/default/deployments', deploy)).status).toBe(201);
+    const rolls = async () => (await list('/api/v1/namespaces/default/pods?labelSelector=app%3Droll')).filter((p) => !p.metadata.deletionTimestamp);
+    const ready = (pods: any[]) => pods.filter((p) => p.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True'));
+    await until(async () => ready(await rolls()).length === 3, 30_000, 'three ready pods');
+
+    const patch = await call(c, 'PATCH', path, { spec: { template: template('nginx:1.28') } }, { 'content-type': 'application/merge-patch+json' });
+    expect(patch.status, patch.text).toBe(200);
+    let most = 0;
+    let fewestReady = 3;
+    const observe = async () => {
+      const pods = await rolls();
+      most = Math.max(most, pods.length);
+      fewestReady = Math.min(fewestReady, ready(pods).length);
+      return pods;
+    };
+    // Mid-rollout: a new pod exists, the old ones are not all gone.
+    await until(async () => (await observe()).some((p) => p.spec.containers[0].image === 'nginx:1.28'), 20_000, 'the first new pod');
+    c.host.crash('controller-manager');
+    c.host.crash('scheduler');
+    await until(async () => {
+      const pods = await observe();
+      return pods.length === 3 && ready(pods).length === 3 && pods.every((p) => p.spec.containers[0].image === 'nginx:1.28');
+    }, 60_000, 'the rollout to finish after the crashes');
+    await until(async () => {
+      const d = (await call(c, 'GET', path)).json();
+      return d.status?.updatedReplicas === 3 && d.status?.availableReplicas === 3 && d.status?.observedGeneration === d.metadata.generation;
+    }, 20_000, 'the deployment status');
+    // maxSurge 1: never more than 4 pods; maxUnavailable 0: never fewer than 3 ready.
+    expect(most).toBeLessThanOrEqual(4);
+    expect(fewestReady).toBe(3);
+    const sets = (await list('/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3Droll')).map((r) => [r.spec.template.spec.containers[0].image, r.spec.replicas]).sort();
+    expect(sets).toEqual([['nginx:1.27', 0], ['nginx:1.28', 3]]);
+  });
+});
+
 const lifecycle = { gracePeriodMs: 3_000, startupGracePeriodMs: 3_000, monitorPeriodMs: 500 };
 const fastKubelet = (name: string) => kubeletSpec({ nodeName: name, statusEveryMs: 1_000, leaseEveryMs: 1_000, sandboxDelayMs: 20, poolThreads: 1, events: false }, `kubelets-${name}`);
 
