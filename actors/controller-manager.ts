@@ -6,7 +6,7 @@
 import type { Actor, ActorContext } from '../runtime/actor.js';
 import { InformerFactory } from '../controllers/informer.js';
 import { createControllerManager, type ControllerManager, type ControllerName } from '../controllers/manager.js';
-import type { MetricsSource } from '../controllers/hpa.js';
+import type { HPAOptions, MetricsSource } from '../controllers/hpa.js';
 import type { NodeLifecycleOptions } from '../controllers/nodelifecycle.js';
 import type { PodGCOptions } from '../controllers/podgc.js';
 import { ActorApiClient } from './api-client.js';
@@ -24,6 +24,8 @@ export interface ControllerManagerArgs {
   nodeLifecycle?: NodeLifecycleOptions;
   /** Pod garbage collection periods (Kubernetes defaults: check every 20 s, 40 s quarantine). */
   podGC?: PodGCOptions;
+  /** HPA sync period and tolerance (`--horizontal-pod-autoscaler-sync-period`, default 15 s). */
+  hpa?: Omit<HPAOptions, 'metrics'>;
 }
 
 export default function controllerManager(rawArgs: unknown): Actor {
@@ -56,6 +58,7 @@ export default function controllerManager(rawArgs: unknown): Actor {
           ...(args.volumeBaseDir ? { volumeBaseDir: args.volumeBaseDir } : {}),
           ...(args.nodeLifecycle ? { nodeLifecycle: args.nodeLifecycle } : {}),
           ...(args.podGC ? { podGC: args.podGC } : {}),
+          ...(args.hpa ? { hpa: args.hpa } : {}),
         },
       );
       manager.start();

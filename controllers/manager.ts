@@ -10,7 +10,7 @@ import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointSliceController, EndpointsController } from './endpoints.js';
 import { GarbageCollector, type GarbageCollectorOptions } from './gc.js';
-import { HorizontalPodAutoscalerController, type MetricsSource } from './hpa.js';
+import { HorizontalPodAutoscalerController, type HPAOptions, type MetricsSource } from './hpa.js';
 import { JobController, TTLAfterFinishedController } from './job.js';
 import { NodeLifecycleController, TaintEvictionController, type NodeLifecycleOptions } from './nodelifecycle.js';
 import { ReplicaSetController, ReplicationControllerController } from './replicaset.js';
@@ -43,6 +43,8 @@ export interface ControllerManagerOptions {
   /** Which controllers to run (default: all; the HPA only with `metrics`). */
   controllers?: ControllerName[];
   metrics?: MetricsSource;
+  /** HPA sync period and tolerance (defaults 15 s and 0.1). */
+  hpa?: Omit<HPAOptions, 'metrics'>;
   storageClasses?: StorageClassInfo[];
   volumeBaseDir?: string;
   nodeLifecycle?: NodeLifecycleOptions;
@@ -71,7 +73,7 @@ export function createControllerManager(ctx: ControllerContext, options: Control
     job: () => new JobController(ctx),
     cronjob: () => new CronJobController(ctx),
     'ttl-after-finished': () => new TTLAfterFinishedController(ctx),
-    horizontalpodautoscaling: () => (options.metrics ? new HorizontalPodAutoscalerController(ctx, { metrics: options.metrics }) : undefined),
+    horizontalpodautoscaling: () => (options.metrics ? new HorizontalPodAutoscalerController(ctx, { ...options.hpa, metrics: options.metrics }) : undefined),
     garbagecollector: () => new GarbageCollector(ctx, options.garbageCollector),
     nodelifecycle: () => new NodeLifecycleController(ctx, options.nodeLifecycle),
     'taint-eviction-controller': () => new TaintEvictionController(ctx),
