@@ -139,8 +139,10 @@ export function formatTime(ms: number): string {
 
 /** `2024-01-01T00:00:00.000000Z`: metav1.MicroTime, as Leases and events.k8s.io carry. */
 export function formatMicroTime(ms: number): string {
-  const p = parts(ms);
-  return `${pad(p.y, 4)}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}.${pad(p.frac, 3)}000Z`;
+  // Clocks may give fractions of a millisecond: keep whole microseconds.
+  const micros = Math.floor(ms * 1000);
+  const p = parts(Math.floor(micros / 1000));
+  return `${pad(p.y, 4)}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}.${pad(p.frac, 3)}${pad(micros % 1000, 3)}Z`;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];

@@ -4,7 +4,7 @@ import { FakeClient, isConflict, isExpired, isNotFound, isAlreadyExists, type Wa
 import { Controller, Expectations, slowStartBatch, type ControllerContext } from '../../controllers/controller.js';
 import { ClientEventRecorder } from '../../controllers/events.js';
 import { Informer, InformerFactory } from '../../controllers/informer.js';
-import { FakeClock, formatTime, formatRfc1123z, parseTime } from '../../controllers/time.js';
+import { FakeClock, formatMicroTime, formatTime, formatRfc1123z, parseTime } from '../../controllers/time.js';
 import { BucketRateLimiter, ItemExponentialFailureRateLimiter, WorkQueue, defaultControllerRateLimiter } from '../../controllers/workqueue.js';
 import { harness, pod, settle } from './helpers.js';
 
@@ -299,5 +299,9 @@ suite('support', () => {
     expect(formatRfc1123z(Date.UTC(2024, 0, 1))).toBe('Mon, 01 Jan 2024 00:00:00 +0000');
     expect(parseTime('2024-02-29T13:04:05Z')).toBe(Date.UTC(2024, 1, 29, 13, 4, 5));
     for (const ms of [0, 951782400000, 4102444800000, 1709212345000]) expect(parseTime(formatTime(ms))).toBe(ms - (ms % 1000));
+    // MicroTime keeps whole microseconds of a clock that gives fractions of a millisecond.
+    expect(formatMicroTime(Date.UTC(2024, 1, 29, 13, 4, 5, 7))).toBe('2024-02-29T13:04:05.007000Z');
+    expect(formatMicroTime(Date.UTC(2024, 1, 29, 13, 4, 5, 700) + 0.8193359375)).toBe('2024-02-29T13:04:05.700819Z');
+    expect(formatMicroTime(Date.UTC(2024, 1, 29, 13, 4, 5, 999) + 0.998)).toBe('2024-02-29T13:04:05.999998Z');
   });
 });
