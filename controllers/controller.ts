@@ -146,6 +146,10 @@ export abstract class Controller {
       }
     } finally {
       this.running--;
+      // A key added after this worker found the queue empty, but before it got here, found
+      // `running` still counting it and started no worker: look again, or that key would wait
+      // until some other key is added (for ever, if it is the only one).
+      this.kick();
     }
   }
 }
