@@ -29,6 +29,8 @@ export const DEFAULT_BACKOFF_MS = 10_000;
 export const MAX_BACKOFF_MS = 6 * 60_000;
 const MAX_POD_CREATE_DELETE_PER_SYNC = 500;
 const KIND = { apiVersion: 'batch/v1', kind: 'Job' };
+/** Work-queue keys of orphaned pods (no Job key contains ':'). */
+const ORPHAN_POD_PREFIX = 'orphan-pod:';
 
 export function jobFinished(job: KubeObject): 'Complete' | 'Failed' | undefined {
   for (const c of job.status?.conditions ?? []) {
@@ -129,19 +131,21 @@ export class JobController extends Controller {
         this.expectations.delete(objectKey(j));
         this.backoff.delete(objectKey(j));
         this.enqueue(j);
+        // Its pods still holding the tracking finalizer are orphans now: let them go.
+        for (const p of this.pods.controlledBy(j.metadata.uid!)) this.enqueueOrphanPod(p);
       },
     });
     podInf.addEventHandler({
       add: (p) => {
         const j = this.owner(p);
-        if (!j) return;
+        if (!j) return this.enqueueOrphanPod(p);
         this.expectations.creationObserved(objectKey(j));
         this.enqueue(j);
       },
       update: (old, p) => {
         if (old.metadata.resourceVersion === p.metadata.resourceVersion) return;
         const j = this.owner(p);
-        if (!j) return;
+        if (!j) return this.enqueueOrphanPod(p);
         if (p.metadata.deletionTimestamp && !old.metadata.deletionTimestamp) this.expectations.deletionObserved(objectKey(j), objectKey(p));
         this.enqueue(j);
       },
@@ -161,7 +165,41 @@ export class JobController extends Controller {
     return j && j.metadata.uid === ref.uid ? j : undefined;
   }
 
+  /**
+   * A pod with the tracking finalizer whose Job is gone (or that no controller owns) would
+   * never lose it, and so never go away: the orphan-pod queue of the Kubernetes job controller.
+   */
+  private enqueueOrphanPod(p: KubeObject): void {
+    const ref = controllerRef(p);
+    if (!hasFinalizer(p) || (ref && ref.kind !== 'Job')) return;
+    this.enqueueKey(ORPHAN_POD_PREFIX + objectKey(p));
+  }
+
+  private async syncOrphanPod(podKey: string): Promise<void> {
+    const { namespace, name } = splitKey(podKey);
+    const pod = this.pods.get(namespace, name);
+    if (!pod || !hasFinalizer(pod)) return;
+    const ref = controllerRef(pod);
+    if (ref) {
+      if (ref.kind !== 'Job' || ref.apiVersion !== KIND.apiVersion) return;
+      // The cache may not have the Job yet (the informers just started): ask the API.
+      let job = this.jobs.get(namespace, ref.name);
+      if (!job || job.metadata.uid !== ref.uid) {
+        try {
+          job = await this.client.get('jobs', namespace, ref.name);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          job = undefined;
+        }
+      }
+      // Still owned by a running Job: that Job's sync counts it and lets it go.
+      if (job && job.metadata.uid === ref.uid && !jobFinished(job)) return;
+    }
+    await this.removeFinalizers([pod]);
+  }
+
   override async reconcile(key: string): Promise<void> {
+    if (key.startsWith(ORPHAN_POD_PREFIX)) return this.syncOrphanPod(key.slice(ORPHAN_POD_PREFIX.length));
     const { namespace, name } = splitKey(key);
     const job = this.jobs.get(namespace, name);
     if (!job) {
