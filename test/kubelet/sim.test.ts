@@ -2,61 +2,11 @@
 // server actor serves the in-cluster protocol from a FakeClient, so the whole run is one thread
 // and replays from its seed.
 import { describe, expect, it } from 'vitest';
-import { errors, type KubeObject } from '../../api/types.js';
-import { FakeClient, type WatchHandle } from '../../controllers/client.js';
+import type { KubeObject } from '../../api/types.js';
+import { FakeClient } from '../../controllers/client.js';
 import kubelet, { kubeletSpec } from '../../actors/kubelet.js';
-import type { K8sRequest } from '../../actors/apiserver-messages.js';
-import type { Actor } from '../../runtime/actor.js';
 import { SimHost, type SimSpec } from '../../runtime/sim.js';
-
-/** The API server's message protocol over a FakeClient. */
-function fakeApiserver(client: FakeClient): () => Actor {
-  return () => {
-    const watches = new Map<string, WatchHandle>();
-    return {
-      onMessage(ctx, from, msg) {
-        const m = msg as K8sRequest | { op: 'info' };
-        if (m.op === 'info') return ctx.reply({ incarnation: 0 });
-        const r = ctx.replier()!;
-        const run = async (): Promise<unknown> => {
-          switch (m.verb) {
-            case 'get':
-              return client.get(m.resource, m.namespace, m.name);
-            case 'list':
-              return client.list(m.resource, m.namespace, m.options ?? {});
-            case 'create':
-              return client.create(m.resource, m.namespace, m.body);
-            case 'update':
-              return client.update(m.resource, m.namespace, m.body);
-            case 'updateStatus':
-              return client.updateStatus(m.resource, m.namespace, m.body);
-            case 'patch':
-              return client.patch(m.resource, m.namespace, m.name, m.patch as never, m.subresource ? { subresource: m.subresource } : {});
-            case 'delete':
-              return client.delete(m.resource, m.namespace, m.name, m.options ?? {});
-            case 'watch': {
-              const h = await client.watch(m.resource, m.namespace, m.options ?? {}, {
-                onEvent: (e) => ctx.send(from, { t: 'k8sWatch', watchId: m.watchId, events: [e] }),
-                onClose: () => ctx.send(from, { t: 'k8sWatch', watchId: m.watchId, events: [], closed: 'closed' }),
-              });
-              watches.set(`${from}/${m.watchId}`, h);
-              return { incarnation: 0 };
-            }
-            case 'unwatch':
-              watches.get(`${from}/${m.watchId}`)?.stop();
-              return {};
-            default:
-              throw errors.badRequest('unsupported');
-          }
-        };
-        run().then(
-          (value) => r.ok({ ok: true, value: value ?? {} }),
-          (err) => r.ok({ ok: false, status: err?.status ?? errors.internal(String(err)).status }),
-        );
-      },
-    };
-  };
-}
+import { fakeApiserver } from '../sim-apiserver.js';
 
 async function simulate(seed: number): Promise<{ hash: number; pods: Record<string, unknown> }> {
   const sim = new SimHost({ seed });
