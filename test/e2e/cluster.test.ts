@@ -91,6 +91,12 @@ spec:
     const running = await kubectl('get', 'pods', '-l', 'app=web', '--no-headers');
     expect((running.match(/1\/1\s+Running/g) ?? []).length).toBe(3);
 
+    expect(await kubectl('scale', 'deploy/web', '--replicas=5')).toContain('deployment.apps/web scaled');
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    await eventually(() => kubectl('get', 'pods', '-l', 'app=web', '--no-headers'), (o) => (o.match(/1\/1\s+Running/g) ?? []).length === 5);
+    await kubectl('scale', 'deploy/web', '--replicas=3');
+    await eventually(() => kubectl('get', 'deploy', 'web', '--no-headers'), (o) => /^web\s+3\/3\s+3\s+3\s/.test(o));
+
     await kubectl('set', 'image', 'deploy/web', 'nginx=nginx:1.28');
     await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
     await kubectl('rollout', 'undo', 'deploy/web');
@@ -103,5 +109,18 @@ spec:
 
     await kubectl('wait', '--for=condition=complete', 'job/pi', '--timeout=60s');
     expect((await kubectl('logs', 'job/pi')).trim()).toBe('3.1415926535897932384626433832795028841971693993751');
+  });
+
+  it('fails a Job whose pods keep failing once it reaches its backoffLimit', async () => {
+    await kubectl('create', 'job', 'flaky', '--image=busybox', '--', 'sh', '-c', 'echo trying; exit 3');
+    await kubectl('patch', 'job', 'flaky', '--type=merge', '-p', '{"spec":{"backoffLimit":1}}');
+    // One failure, a 10 s back-off, a second failure: the limit of 1 retry is used up.
+    await kubectl('wait', '--for=condition=failed', 'job/flaky', '--timeout=60s');
+    const job = JSON.parse(await kubectl('get', 'job', 'flaky', '-o', 'json'));
+    expect(job.status.conditions.find((c: { type: string }) => c.type === 'Failed')).toMatchObject({ status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' });
+    expect(job.status.failed).toBe(2);
+    const pods = await kubectl('get', 'pods', '-l', 'job-name=flaky', '--no-headers');
+    expect((pods.match(/\sError\s/g) ?? []).length).toBe(2);
+    expect((await kubectl('logs', '-l', 'job-name=flaky')).trim().split('\n')).toEqual(['trying', 'trying']);
   });
 });

@@ -25,7 +25,7 @@ beforeAll(async () => {
   c.host.supervise({
     id: 'control',
     children: [
-      { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js' },
+      { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { podGC: { checkPeriodMs: 500, quarantineMs: 1_000 } } },
       { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
     ],
   });
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 describe('workload controllers on real threads', () => {
-  it('runs one DaemonSet pod per node, adding one when a node joins', async () => {
+  it('runs one DaemonSet pod per node, adding one when a node joins and dropping it when the node leaves', async () => {
     const ds = {
       apiVersion: 'apps/v1',
       kind: 'DaemonSet',
@@ -52,6 +52,12 @@ describe('workload controllers on real threads', () => {
     await until(async () => running(await agents()).length === 3, 20_000, 'an agent on the new node');
     const nodes = running(await agents()).map((p) => p.spec.nodeName).sort();
     expect(nodes).toEqual(['node-1', 'node-2', 'node-3']);
+    // The node leaves: its kubelet stops and the operator deletes the Node.
+    c.host.removeChild('kubelet-node-3');
+    expect((await call(c, 'DELETE', '/api/v1/nodes/node-3')).status).toBe(200);
+    await until(async () => (await agents()).every((p) => p.spec.nodeName !== 'node-3'), 20_000, 'the agent of node-3 gone');
+    expect(running(await agents()).map((p) => p.spec.nodeName).sort()).toEqual(['node-1', 'node-2']);
+    await until(async () => (await call(c, 'GET', '/apis/apps/v1/namespaces/default/daemonsets/agent')).json().status?.desiredNumberScheduled === 2, 10_000, 'the DaemonSet to want two pods');
   });
 
   it('creates StatefulSet pods in order with stable names and claims, and recreates a deleted one under its name', async () => {
