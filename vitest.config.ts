@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time even on two cores: several suites mostly wait (the wall-clock CronJob
+    // test sleeps through two minute boundaries).
+    maxWorkers: 2,
   },
 });
