@@ -11,7 +11,7 @@
  * list); the actor owns the store watch and its health (see apiserver.ts).
  */
 import { lookupStoreKey, type ResourceInfo, resourceKey } from '../api/registry.js';
-import { matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../api/selectors.js';
+import { fieldValue, matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../api/selectors.js';
 import { errors, type KubeObject } from '../api/types.js';
 import type { WatchEvent } from '../raft/mvcc/commands.js';
 import { decodeObject, parseKey } from './apiserver-storage.js';
@@ -50,6 +50,71 @@ export interface CacheOptions {
   historyEvents?: number;
 }
 
+/**
+ * Fields watchers are indexed by when their selector pins one (`spec.nodeName=node-7`, as every
+ * kubelet asks): an event then reaches the watchers of its object's value, not all of them, as
+ * kube-apiserver's watch cache does with its pod node-name index.
+ */
+const INDEXED_FIELDS = ['spec.nodeName', 'metadata.name'];
+
+/** The watchers of one resource: indexed by a pinned field value, or scanned on every event. */
+class WatcherSet {
+  readonly unindexed = new Set<Watcher>();
+  readonly byField = new Map<string, Map<string, Set<Watcher>>>();
+  private readonly members = new Set<Watcher>();
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  add(w: Watcher): void {
+    if (this.members.has(w)) return;
+    this.members.add(w);
+    const pin = w.fields.find((r) => r.op === '=' && INDEXED_FIELDS.includes(r.field));
+    if (!pin) return void this.unindexed.add(w);
+    let byValue = this.byField.get(pin.field);
+    if (!byValue) this.byField.set(pin.field, (byValue = new Map()));
+    let set = byValue.get(pin.value);
+    if (!set) byValue.set(pin.value, (set = new Set()));
+    set.add(w);
+  }
+
+  delete(w: Watcher): boolean {
+    if (!this.members.delete(w)) return false;
+    if (this.unindexed.delete(w)) return true;
+    const pin = w.fields.find((r) => r.op === '=' && INDEXED_FIELDS.includes(r.field))!;
+    const byValue = this.byField.get(pin.field)!;
+    const set = byValue.get(pin.value)!;
+    set.delete(w);
+    if (set.size === 0) byValue.delete(pin.value);
+    return true;
+  }
+
+  has(w: Watcher): boolean {
+    return this.members.has(w);
+  }
+
+  /** Watchers an event on `obj` (and `prev`) may concern, each once. */
+  candidates(obj: KubeObject, prev: KubeObject | undefined): Watcher[] {
+    const out = [...this.unindexed];
+    for (const [field, byValue] of this.byField) {
+      const v = fieldValue(obj, field);
+      const a = byValue.get(v);
+      if (a) out.push(...a);
+      if (prev !== undefined) {
+        const pv = fieldValue(prev, field);
+        const b = pv !== v ? byValue.get(pv) : undefined;
+        if (b) out.push(...b);
+      }
+    }
+    return out;
+  }
+
+  all(): Watcher[] {
+    return [...this.members];
+  }
+}
+
 function matches(f: WatchFilter, o: KubeObject): boolean {
   if (f.namespace && o.metadata.namespace !== f.namespace) return false;
   return matchesLabels(f.labels, o.metadata.labels) && matchesFields(f.fields, o);
@@ -63,7 +128,7 @@ export class WatchCache {
   private history: CacheEvent[] = [];
   private historyHead = 0;
   private readonly historyEvents: number;
-  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly watchers = new Map<string, WatcherSet>();
   /** The cache holds the registry as of this store revision. */
   revision = 0;
   /** History covers every event after this revision. */
@@ -97,7 +162,7 @@ export class WatchCache {
     this.revision = revision;
     this.oldestRev = revision;
     this.ready = true;
-    for (const set of this.watchers.values()) for (const w of [...set]) w.close(reason);
+    for (const set of this.watchers.values()) for (const w of set.all()) w.close(reason);
     this.watchers.clear();
   }
 
@@ -167,7 +232,7 @@ export class WatchCache {
   private dispatch(ev: CacheEvent): void {
     const set = this.watchers.get(ev.rkey);
     if (!set) return;
-    for (const w of [...set]) this.deliver(w, ev);
+    for (const w of set.candidates(ev.obj, ev.prev)) this.deliver(w, ev);
   }
 
   /** Delivers one event to one watcher as the watcher sees it (selector transitions included). */
@@ -201,7 +266,7 @@ export class WatchCache {
       throw errors.expired(`too old resource version: ${fromRev} (${this.oldestRev})`);
     }
     let set = this.watchers.get(w.rkey);
-    if (!set) this.watchers.set(w.rkey, (set = new Set()));
+    if (!set) this.watchers.set(w.rkey, (set = new WatcherSet()));
     set.add(w);
     if (initial) {
       for (const o of this.list(w)) {

@@ -256,10 +256,17 @@ export function parseFieldSelector(s: string | undefined | null, kind: string): 
 }
 
 /** The value of a selectable field on an object, as a string ('' when absent). */
+const FIELD_PATHS = new Map<string, string[]>();
+
 export function fieldValue(obj: KubeObject, field: string): string {
   if (field === 'source') return String(obj.source?.component ?? obj.reportingController ?? '');
+  let path = FIELD_PATHS.get(field);
+  if (path === undefined) {
+    path = field.split('.');
+    if (FIELD_PATHS.size < 1_000) FIELD_PATHS.set(field, path);
+  }
   let cur: unknown = obj;
-  for (const p of field.split('.')) {
+  for (const p of path) {
     if (!isObject(cur)) return '';
     cur = cur[p];
   }
