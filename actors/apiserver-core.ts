@@ -403,9 +403,12 @@ export class ApiCore {
     const input = this.checkBody(r, body, ns, name);
     const warnings = this.fieldWarnings(r, input, opts.fieldValidation);
     const want = input.metadata.resourceVersion;
-    const exists = await this.storage.get(objectKey(r, ns, name));
-    if (!exists && !opts.sub && (r.kind === 'Endpoints' || r.kind === 'Lease')) {
-      // These kinds may be created by an update (leader election, endpoint controllers do so).
+    // These kinds may be created by an update (leader election, endpoint controllers do so);
+    // only they need to know first whether the object exists.
+    const upsert = !opts.sub && (r.kind === 'Endpoints' || r.kind === 'Lease');
+    const key = objectKey(r, ns, name);
+    const exists = upsert && (this.cache.ready && this.cache.get(key) ? true : await this.storage.get(key));
+    if (upsert && !exists) {
       const { resourceVersion: _rv, ...meta } = input.metadata;
       return this.create(r, ns, { ...input, metadata: { ...meta, name } }, opts);
     }

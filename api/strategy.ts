@@ -110,6 +110,7 @@ function specView(o: KubeObject): Obj {
  * status for kinds with a status subresource, defaults, and bumps the generation when the spec
  * changed. A resourceVersion in `input` is checked by the caller.
  */
+/** A write of the main resource. `old` is the caller's own copy of the stored object (its status is reused). */
 export function prepareUpdate(r: ResourceInfo, input: KubeObject, old: KubeObject): KubeObject {
   const o = clone(input);
   o.apiVersion = groupVersion(r);
@@ -127,16 +128,19 @@ export function prepareUpdate(r: ResourceInfo, input: KubeObject, old: KubeObjec
   applyDefaults(r.kind, o);
   if (r.subresources.includes('status')) {
     if (old.status === undefined) delete o.status;
-    else o.status = clone(old.status);
+    else o.status = old.status;
   }
   if (r.kind === 'Job' && o.spec?.manualSelector !== true && old.spec?.selector && o.spec && !o.spec.selector) o.spec.selector = clone(old.spec.selector);
   if (hasSpec(r) && !deepEqual(specView(o), specView(old))) m.generation = (old.metadata.generation ?? 0) + 1;
   return o;
 }
 
-/** A write to the status subresource: only status changes; everything else stays as stored. */
+/**
+ * A write to the status subresource: only status changes; everything else stays as stored.
+ * `old` is the caller's own copy of the stored object, and becomes the result.
+ */
 export function prepareStatusUpdate(r: ResourceInfo, input: KubeObject, old: KubeObject): KubeObject {
-  const o = clone(old);
+  const o = old;
   o.apiVersion = groupVersion(r);
   o.kind = r.kind;
   if (input.status === undefined) delete o.status;
