@@ -26,7 +26,8 @@ export async function startCluster(options: { peers?: number; api?: Partial<ApiS
   const host = new ThreadHost({ dataDir: join(dir, 'actors'), logDestination: join(dir, 'cluster.log'), logLevel: 'warn' });
   const peers = Array.from({ length: options.peers ?? 1 }, (_, i) => `etcd-${i + 1}`);
   host.supervise({ id: 'store', children: peerSpecs('test', peers) });
-  await waitForLeader(host, peers, 15_000);
+  // Generous: two test files run at once, each with its own cluster of threads, on two cores.
+  await waitForLeader(host, peers, 30_000);
   host.supervise({ id: 'api', children: [apiserverSpec({ peers, dataDir: dir, port: 0, ...options.api })] });
   const info = (await host.ask('apiserver', { op: 'info' }, { timeoutMs: 30_000 })) as ApiServerInfo;
   return {

@@ -1,9 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyDefaults, defaultPullPolicy } from '../../api/defaults.js';
 import { apiResourceListDoc, lookupKind, lookupResource, RESOURCES } from '../../api/registry.js';
 import { fromScale, prepareCreate, prepareStatusUpdate, prepareUpdate, toScale } from '../../api/strategy.js';
 import { humanDuration, toTable } from '../../api/tables.js';
-import { ApiError, errors, type KubeObject } from '../../api/types.js';
+import { ApiError, clone, errors, type KubeObject } from '../../api/types.js';
 import { validateObject } from '../../api/validation.js';
 import { openApiV3Doc, openApiV3Index } from '../../api/openapi.js';
 
@@ -203,5 +204,35 @@ describe('tables', () => {
     const d = toTable('Deployment', [prepareCreate(deployments, deployment(), ctx)], {}, { nowMs: now }) as { columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[] }[] };
     expect(d.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name)).toEqual(['Name', 'Ready', 'Up-to-date', 'Available', 'Age']);
     expect(d.rows[0]!.cells.slice(0, 4)).toEqual(['web', '0/1', 0, 0]);
+  });
+});
+
+describe('clone', () => {
+  it('copies like a JSON round trip, without sharing anything', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.anything({ withNullPrototype: false, withBoxedValues: false, withMap: false, withSet: false, withTypedArray: false, withSparseArray: false }), (json, any) => {
+        for (const v of [json, { a: json, b: undefined, c: [undefined, NaN, Infinity, () => 1] }, any]) {
+          let expected: unknown;
+          try {
+            expected = JSON.parse(JSON.stringify(v) ?? 'null');
+          } catch {
+            continue; // bigints and the like are not JSON
+          }
+          const copy = clone(v);
+          expect(copy === undefined ? null : copy).toEqual(expected);
+          if (typeof v === 'object' && v !== null) expect(copy).not.toBe(v);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps an own __proto__ key as data', () => {
+    const o = JSON.parse('{"__proto__": {"polluted": true}, "x": 1}');
+    const c = clone(o) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(c)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.keys(c)).toEqual(['__proto__', 'x']);
+    expect(JSON.stringify(c)).toBe(JSON.stringify(o));
   });
 });
