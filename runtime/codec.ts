@@ -18,12 +18,14 @@ export type Envelope = [EnvelopeKind, string, string, number, unknown];
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
 /**
- * Frame layout: one msgpack array `[names, kind, to, from, askId, payload, kind, to, ...]`.
- * `names` lists the actor ids the frame mentions and `to` / `from` are indexes into it, so a
- * frame of many messages between the same two actors carries each id once. The table lives in
- * the frame itself: a lost frame never affects the decoding of another.
+ * Frame layout: one msgpack array `[names, run, run, ...]`. A run is the envelopes of one kind
+ * between the same two actors, in order: `kind, to, from, count`, then `count` payloads for
+ * sends, or `count` pairs `askId, payload` for asks and replies. `names` lists the actor ids
+ * the frame mentions and `to` / `from` are indexes into it. A burst of sends from one actor to
+ * another thus costs one payload each on the wire. The table lives in the frame itself: a lost
+ * frame never affects the decoding of another.
  */
-const FIELDS = 5;
+const RUN_HEADER = 4;
 
 /** Encodes envelopes into a fresh ArrayBuffer of exactly the frame's size. */
 export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
@@ -31,16 +33,35 @@ export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
   const names: string[] = [];
   const n = envelopes.length;
   const flat = scratch;
-  flat.length = 1 + n * FIELDS;
   flat[0] = names;
-  for (let i = 0, j = 1; i < n; i++) {
-    const env = envelopes[i]!;
-    flat[j++] = env[0];
-    flat[j++] = nameIndex(names, env[1]);
-    flat[j++] = nameIndex(names, env[2]);
-    flat[j++] = env[3];
-    flat[j++] = env[4];
+  let j = 1;
+  for (let i = 0; i < n; ) {
+    const first = envelopes[i]!;
+    const kind = first[0];
+    const to = first[1];
+    const from = first[2];
+    let end = i + 1;
+    while (end < n) {
+      const e = envelopes[end]!;
+      if (e[0] !== kind || e[1] !== to || e[2] !== from) break;
+      end++;
+    }
+    flat[j++] = kind;
+    flat[j++] = nameIndex(names, to);
+    flat[j++] = nameIndex(names, from);
+    flat[j++] = end - i;
+    if (kind === SEND) {
+      for (let k = i; k < end; k++) flat[j++] = envelopes[k]![4];
+    } else {
+      for (let k = i; k < end; k++) {
+        const e = envelopes[k]!;
+        flat[j++] = e[3];
+        flat[j++] = e[4];
+      }
+    }
+    i = end;
   }
+  flat.length = j;
   // pack() returns a view into msgpackr's shared buffer: copy it out before anyone packs again.
   const view = packr.pack(flat);
   flat.length = 0; // hold no payloads between frames
@@ -61,21 +82,33 @@ function nameIndex(names: string[], name: string): number {
 export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
   const bytes = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
   const flat = packr.unpack(bytes) as unknown[];
-  if (!Array.isArray(flat) || (flat.length - 1) % FIELDS !== 0 || !Array.isArray(flat[0])) {
+  if (!Array.isArray(flat) || flat.length < 1 + RUN_HEADER || !Array.isArray(flat[0])) {
     throw new Error('frame is not a list of envelopes');
   }
   const names = flat[0] as unknown[];
-  const count = (flat.length - 1) / FIELDS;
-  const out: Envelope[] = new Array(count);
-  for (let i = 0, j = 1; i < count; i++, j += FIELDS) {
+  const out: Envelope[] = [];
+  let j = 1;
+  while (j < flat.length) {
+    if (j + RUN_HEADER > flat.length) throw new Error(`truncated run at item ${j} of the frame`);
     const kind = flat[j];
     const to = names[flat[j + 1] as number];
     const from = names[flat[j + 2] as number];
-    const askId = flat[j + 3];
-    if (typeof to !== 'string' || typeof from !== 'string' || typeof askId !== 'number' || !(kind === 0 || kind === 1 || kind === 2 || kind === 3)) {
-      throw new Error(`malformed envelope ${i} in frame`);
+    const count = flat[j + 3];
+    j += RUN_HEADER;
+    if (typeof to !== 'string' || typeof from !== 'string' || !(kind === 0 || kind === 1 || kind === 2 || kind === 3) || typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+      throw new Error(`malformed run header at item ${j - RUN_HEADER} of the frame`);
     }
-    out[i] = [kind, to, from, askId, flat[j + 4]];
+    const width = kind === SEND ? 1 : 2;
+    if (j + count * width > flat.length) throw new Error(`run at item ${j - RUN_HEADER} announces ${count} envelopes the frame does not hold`);
+    if (kind === SEND) {
+      for (let k = 0; k < count; k++) out.push([SEND, to, from, 0, flat[j++]]);
+    } else {
+      for (let k = 0; k < count; k++) {
+        const askId = flat[j++];
+        if (typeof askId !== 'number') throw new Error(`malformed ask id at item ${j - 1} of the frame`);
+        out.push([kind, to, from, askId, flat[j++]]);
+      }
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ASK, SEND, decodeFrame, encodeFrame, encodeValue, type Envelope } from '../../runtime/codec.js';
+import fc from 'fast-check';
+import { ASK, REPLY, REPLY_ERROR, SEND, decodeFrame, encodeFrame, encodeValue, type Envelope } from '../../runtime/codec.js';
 
 describe('codec', () => {
   it('encodeFrame returns an exact-size ArrayBuffer that later encodings do not overwrite', () => {
@@ -48,6 +49,11 @@ describe('codec', () => {
       encodeValue('a string'),
       encodeValue({ kind: 0, to: 'a' }),
       encodeValue([['a'], 0, 0]), // a list that is too short to hold an envelope
+      encodeValue([['a', 'b'], 0, 0, 1, 0]), // a run of no envelopes
+      encodeValue([['a', 'b'], 0, 0, 1, 3, 'x', 'y']), // a run announcing more than the frame holds
+      encodeValue([['a', 'b'], 1, 0, 1, 1, 'not an ask id', 'x']),
+      encodeValue([['a', 'b'], 0, 0, 1, 1, 'x', 0, 0]), // a truncated second run
+      encodeValue([['a', 'b'], 0, 5, 1, 1, 'x']), // an actor index outside the table
       new Uint8Array([...new Uint8Array(encodeFrame([[SEND, 'a', 'b', 0, 1]])), 0]), // a frame with a trailing byte
       new TextEncoder().encode('this is not msgpack at all, just text'),
     ];
@@ -55,5 +61,21 @@ describe('codec', () => {
       const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
       expect(() => decodeFrame(buf), `bytes ${Buffer.from(bytes).toString('hex').slice(0, 40)}`).toThrow();
     }
+  });
+
+  it('round-trips any sequence of envelopes, grouped into runs or not', () => {
+    const actor = fc.constantFrom('a', 'b', 'kubelet-node-1', 'étcd-1');
+    const envelope = fc.oneof(
+      fc.tuple(fc.constant(SEND), actor, actor, fc.constant(0), fc.jsonValue()),
+      fc.tuple(fc.constantFrom(ASK, REPLY, REPLY_ERROR), actor, actor, fc.integer({ min: 1, max: 2 ** 31 }), fc.jsonValue()),
+    ) as fc.Arbitrary<Envelope>;
+    fc.assert(
+      fc.property(fc.array(envelope, { minLength: 1, maxLength: 60 }), (envs) => {
+        // JSON values through msgpack: -0 and +0 are one number, as JSON has them.
+        const plain = JSON.parse(JSON.stringify(envs));
+        expect(JSON.parse(JSON.stringify(decodeFrame(encodeFrame(envs))))).toEqual(plain);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
