@@ -526,6 +526,40 @@ export class ApiCore {
     return { ...successStatus(), code: 201 };
   }
 
+  // ---- eviction -------------------------------------------------------------------------------------
+
+  /**
+   * POST pods/<name>/eviction (policy/v1 Eviction), what `kubectl drain` uses: the pod gets the
+   * DisruptionTarget condition, then is deleted with the eviction's delete options. No
+   * PodDisruptionBudget is served, so no budget refuses an eviction.
+   */
+  async evict(r: ResourceInfo, ns: string, name: string, body: unknown, opts: DeleteOptions): Promise<Status> {
+    if (!isObject(body) || body.kind !== 'Eviction' || (body.apiVersion !== 'policy/v1' && body.apiVersion !== 'policy/v1beta1')) {
+      throw errors.badRequest('the body of an eviction must be a policy/v1 Eviction');
+    }
+    const meta = isObject(body.metadata) ? body.metadata : {};
+    if (meta.name !== undefined && meta.name !== name) throw errors.badRequest(`name in URL does not match name in Eviction object`);
+    if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== ns) throw errors.badRequest('namespace in URL does not match namespace in Eviction object');
+    const pod = await this.get(r, ns, name);
+    const phase = pod.status?.phase;
+    if (!opts.dryRun && !pod.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed') {
+      await this.guaranteedUpdate(
+        r,
+        ns,
+        name,
+        (cur) => {
+          const conds: any[] = (cur.status?.conditions ?? []).filter((c: any) => c?.type !== 'DisruptionTarget');
+          conds.push({ type: 'DisruptionTarget', status: 'True', lastProbeTime: null, lastTransitionTime: rfc3339(this.deps.wallNow()), reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting' });
+          cur.status = { ...cur.status, conditions: conds };
+          return cur;
+        },
+        { validate: false },
+      );
+    }
+    await this.delete(r, ns, name, opts);
+    return { ...successStatus(), code: 201 };
+  }
+
   // ---- delete --------------------------------------------------------------------------------------
 
   /**

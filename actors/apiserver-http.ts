@@ -429,7 +429,7 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
           return send(res, 200, represent(r, list, accept, q));
         }
         if (sub === 'scale') return send(res, 200, await core.getScale(r, ns, name));
-        if (sub === 'binding') throw errors.methodNotAllowed(method);
+        if (sub === 'binding' || sub === 'eviction') throw errors.methodNotAllowed(method);
         const rv = q.get('resourceVersion');
         const o = await core.get(r, ns, name, rv !== null ? { resourceVersion: rv } : {});
         return send(res, 200, represent(r, o, accept, q));
@@ -440,19 +440,24 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
             const s = await core.bind(r, ns, name, await body(), { dryRun: dryRun(q) });
             return send(res, 201, s);
           }
+          if (sub === 'eviction') {
+            const eviction = await body();
+            const opts = deleteOptions(q, isObject(eviction) ? eviction.deleteOptions : undefined);
+            return send(res, 201, await core.evict(r, ns, name, eviction, opts));
+          }
           throw errors.methodNotAllowed(method);
         }
         const result = await core.create(r, ns, await body(), { dryRun: dryRun(q), fieldValidation: fieldValidation(q) });
         return send(res, result.code, result.value, result.warnings);
       }
       case 'PUT': {
-        if (name === undefined || sub === 'binding') throw errors.methodNotAllowed(method);
+        if (name === undefined || sub === 'binding' || sub === 'eviction') throw errors.methodNotAllowed(method);
         if (sub === 'scale') return send(res, 200, await core.updateScale(r, ns, name, await body(), { dryRun: dryRun(q) }));
         const result = await core.update(r, ns, name, await body(), { dryRun: dryRun(q), fieldValidation: fieldValidation(q), ...(sub === 'status' ? { sub: 'status' as const } : {}) });
         return send(res, result.code, result.value, result.warnings);
       }
       case 'PATCH': {
-        if (name === undefined || sub === 'binding') throw errors.methodNotAllowed(method);
+        if (name === undefined || sub === 'binding' || sub === 'eviction') throw errors.methodNotAllowed(method);
         const type = patchTypeOf(req.headers['content-type']);
         if (!type) throw errors.unsupportedMediaType(String(req.headers['content-type'] ?? 'none'));
         const patch = await body();

@@ -1,7 +1,8 @@
 /**
  * Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), for
  * the objects kubectl's `create <kind>` generators send that way: Namespace, ConfigMap, Secret,
- * ServiceAccount, Service, Deployment, Job, CronJob. A body is the magic `k8s\0` and a
+ * ServiceAccount, Service, Deployment, Job, CronJob; and DeleteOptions and policy/v1 Eviction,
+ * which `kubectl drain` sends. A body is the magic `k8s\0` and a
  * runtime.Unknown {typeMeta, raw}; `raw` is the object in the field numbering of Kubernetes'
  * generated.proto files. A field this table does not know is refused (415), never dropped.
  * Answers stay JSON, which those clients also accept.
@@ -167,7 +168,23 @@ const ServiceSpec = msg('ServiceSpec', {
   18: f('clusterIPs', 'string', true),
 });
 
+const Preconditions = msg('Preconditions', { 1: p('uid', 'string'), 2: p('resourceVersion', 'string') });
+const DeleteOptions = msg('DeleteOptions', {
+  1: p('gracePeriodSeconds', 'int'),
+  2: f('preconditions', Preconditions),
+  3: p('orphanDependents', 'bool'),
+  4: p('propagationPolicy', 'string'),
+  5: f('dryRun', 'string', true),
+  6: p('ignoreStoreReadErrorWithClusterBreakingPotential', 'bool'),
+});
+const Eviction = msg('Eviction', { 1: f('metadata', ObjectMeta), 2: f('deleteOptions', DeleteOptions) });
+
 const KINDS: Record<string, Msg> = {
+  // What kubectl sends as protobuf besides objects: delete options and evictions (drain).
+  'v1/DeleteOptions': DeleteOptions,
+  'meta.k8s.io/v1/DeleteOptions': DeleteOptions,
+  'policy/v1/Eviction': Eviction,
+  'policy/v1beta1/Eviction': Eviction,
   'v1/Namespace': msg('Namespace', { 1: f('metadata', ObjectMeta), 2: f('spec', msg('NamespaceSpec', { 1: f('finalizers', 'string', true) })), 3: f('status', Status) }),
   'v1/ConfigMap': msg('ConfigMap', { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'string' }), 3: f('binaryData', { map: 'bytes' }), 4: p('immutable', 'bool') }),
   'v1/Secret': msg('Secret', { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'bytes' }), 3: f('type', 'string'), 4: f('stringData', { map: 'string' }), 5: p('immutable', 'bool') }),

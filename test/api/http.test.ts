@@ -168,6 +168,84 @@ describe('writes', () => {
   });
 });
 
+/** Protobuf wire helpers: just enough to write what kubectl sends. */
+const pb = {
+  varint(n: number): number[] {
+    const out: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n = Math.floor(n / 128);
+      if (n > 0) b |= 0x80;
+      out.push(b);
+    } while (n > 0);
+    return out;
+  },
+  bytes(field: number, data: number[] | Uint8Array): number[] {
+    return [...pb.varint((field << 3) | 2), ...pb.varint(data.length), ...data];
+  },
+  str(field: number, s: string): number[] {
+    return pb.bytes(field, [...new TextEncoder().encode(s)]);
+  },
+  int(field: number, n: number): number[] {
+    return [...pb.varint(field << 3), ...pb.varint(n)];
+  },
+  /** `k8s\0` + runtime.Unknown{typeMeta, raw}. */
+  envelope(apiVersion: string, kind: string, raw: number[]): Buffer {
+    return Buffer.from([0x6b, 0x38, 0x73, 0x00, ...pb.bytes(1, [...pb.str(1, apiVersion), ...pb.str(2, kind)]), ...pb.bytes(2, raw)]);
+  },
+};
+
+describe('eviction', () => {
+  const PODS = '/api/v1/namespaces/default/pods';
+  const pod = (name: string, nodeName?: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { ...(nodeName ? { nodeName } : {}), containers: [{ name: 'c', image: 'nginx' }] } });
+  const eviction = (name: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: 'default' }, ...extra });
+
+  it('is listed in discovery as pods/eviction, policy/v1 Eviction, create only', async () => {
+    const res = (await call(c, 'GET', '/api/v1')).json().resources.find((r: { name: string }) => r.name === 'pods/eviction');
+    expect(res).toMatchObject({ group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
+  });
+
+  it('deletes the pod: at once when unbound, gracefully with DisruptionTarget when bound', async () => {
+    expect((await call(c, 'POST', PODS, pod('loose'))).status).toBe(201);
+    const r = await call(c, 'POST', `${PODS}/loose/eviction`, eviction('loose'));
+    expect(r.status, r.text).toBe(201);
+    expect(r.json()).toMatchObject({ kind: 'Status', status: 'Success' });
+    expect((await call(c, 'GET', `${PODS}/loose`)).status).toBe(404);
+
+    expect((await call(c, 'POST', PODS, pod('bound', 'node-x'))).status).toBe(201);
+    expect((await call(c, 'POST', `${PODS}/bound/eviction`, eviction('bound', { deleteOptions: { gracePeriodSeconds: 20 } }))).status).toBe(201);
+    const after = (await call(c, 'GET', `${PODS}/bound`)).json();
+    expect(after.metadata.deletionTimestamp).toBeDefined();
+    expect(after.metadata.deletionGracePeriodSeconds).toBe(20);
+    expect(after.status.conditions.find((x: { type: string }) => x.type === 'DisruptionTarget')).toMatchObject({ status: 'True', reason: 'EvictionByEvictionAPI' });
+  });
+
+  it('takes the protobuf bodies kubectl drain sends: an Eviction, and DeleteOptions on delete', async () => {
+    expect((await call(c, 'POST', PODS, pod('proto-a', 'node-x'))).status).toBe(201);
+    // Eviction{metadata{name}, deleteOptions{gracePeriodSeconds: 0}}: a zero that must survive.
+    const body = pb.envelope('policy/v1', 'Eviction', [...pb.bytes(1, pb.str(1, 'proto-a')), ...pb.bytes(2, pb.int(1, 0))]);
+    const r = await call(c, 'POST', `${PODS}/proto-a/eviction`, body, { 'Content-Type': 'application/vnd.kubernetes.protobuf' });
+    expect(r.status, r.text).toBe(201);
+    expect((await call(c, 'GET', `${PODS}/proto-a`)).status).toBe(404);
+
+    expect((await call(c, 'POST', PODS, pod('proto-b', 'node-x'))).status).toBe(201);
+    const del = pb.envelope('v1', 'DeleteOptions', [...pb.int(1, 0), ...pb.str(4, 'Background')]);
+    const d = await call(c, 'DELETE', `${PODS}/proto-b`, del, { 'Content-Type': 'application/vnd.kubernetes.protobuf' });
+    expect(d.status, d.text).toBe(200);
+    expect((await call(c, 'GET', `${PODS}/proto-b`)).status).toBe(404);
+  });
+
+  it('refuses what is not an eviction of that pod, and other verbs', async () => {
+    expect((await call(c, 'POST', PODS, pod('kept'))).status).toBe(201);
+    expect((await call(c, 'POST', `${PODS}/kept/eviction`, eviction('other'))).status).toBe(400);
+    expect((await call(c, 'POST', `${PODS}/kept/eviction`, { apiVersion: 'v1', kind: 'Pod' })).status).toBe(400);
+    expect((await call(c, 'GET', `${PODS}/kept/eviction`)).status).toBe(405);
+    expect((await call(c, 'POST', `${PODS}/missing/eviction`, eviction('missing'))).status).toBe(404);
+    expect((await call(c, 'POST', '/api/v1/namespaces/default/configmaps/x/eviction', eviction('x'))).status).toBe(404);
+    expect((await call(c, 'GET', `${PODS}/kept`)).status).toBe(200);
+  });
+});
+
 describe('reads', () => {
   it('lists with selectors, limit and continue', async () => {
     for (let i = 0; i < 5; i++) await call(c, 'POST', CMS, cm(`page-${i}`, { i: String(i) }, { set: 'paging', odd: String(i % 2) }));

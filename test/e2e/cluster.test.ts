@@ -123,4 +123,20 @@ spec:
     expect((pods.match(/\sError\s/g) ?? []).length).toBe(2);
     expect((await kubectl('logs', '-l', 'job-name=flaky')).trim().split('\n')).toEqual(['trying', 'trying']);
   });
+
+  it('drains a node through the eviction API: its pods move, the node stays cordoned until uncordoned', async () => {
+    await kubectl('scale', 'deploy/web', '--replicas=4');
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    const out = await kubectl('drain', 'node-1', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=60s');
+    expect(out).toContain('node/node-1 drained');
+    expect(out).toMatch(/evicting pod default\/web-/);
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    const pods = JSON.parse(await kubectl('get', 'pods', '-l', 'app=web', '-o', 'json')).items as { spec: { nodeName: string }; status: { phase: string }; metadata: { deletionTimestamp?: string } }[];
+    const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+    expect(live).toHaveLength(4);
+    expect(new Set(live.map((p) => p.spec.nodeName))).toEqual(new Set(['node-2']));
+    expect(await kubectl('get', 'node', 'node-1', '--no-headers')).toMatch(/Ready,SchedulingDisabled/);
+    await kubectl('uncordon', 'node-1');
+    expect(await kubectl('get', 'node', 'node-1', '--no-headers')).not.toMatch(/SchedulingDisabled/);
+  });
 });
