@@ -23,6 +23,8 @@ interface Field {
    * scalars are always sent, and their zero value means "unset" (JSON's omitempty).
    */
   ptr?: boolean;
+  /** An embedded Go struct (`json:",inline"`): its fields land in the parent object. */
+  inline?: boolean;
 }
 interface Msg {
   name: string;
@@ -33,6 +35,8 @@ const msg = (name: string, fields: Record<number, Field>): Msg => ({ name, field
 const f = (name: string, type: Field['type'], repeated = false): Field => ({ name, type, repeated });
 /** A pointer field (see Field.ptr). */
 const p = (name: string, type: Field['type']): Field => ({ name, type, ptr: true });
+/** An inlined embedded message (see Field.inline). */
+const inline = (type: Msg): Field => ({ name: type.name, type, inline: true });
 
 const TypeMeta = msg('TypeMeta', { 1: f('apiVersion', 'string'), 2: f('kind', 'string') });
 const Unknown = msg('Unknown', { 1: f('typeMeta', TypeMeta), 2: f('raw', 'bytes'), 3: f('contentEncoding', 'string'), 4: f('contentType', 'string') });
@@ -76,9 +80,86 @@ const ObjectReference = msg('ObjectReference', {
 });
 const Status = msg('Status', {}); // statuses of new objects are reset; their content is skipped
 
+// Pod specs as kubectl sends them back (`create job --from=cronjob/x` copies a stored template
+// with every default the server filled in): the fields of core/v1 generated.proto.
 const ContainerPort = msg('ContainerPort', { 1: f('name', 'string'), 2: f('hostPort', 'int'), 3: f('containerPort', 'int'), 4: f('protocol', 'string'), 5: f('hostIP', 'string') });
-const EnvVar = msg('EnvVar', { 1: f('name', 'string'), 2: f('value', 'string') });
-const ResourceRequirements = msg('ResourceRequirements', { 1: f('limits', { map: 'quantity' }), 2: f('requests', { map: 'quantity' }) });
+const ObjectFieldSelector = msg('ObjectFieldSelector', { 1: f('apiVersion', 'string'), 2: f('fieldPath', 'string') });
+const ResourceFieldSelector = msg('ResourceFieldSelector', { 1: f('containerName', 'string'), 2: f('resource', 'string'), 3: f('divisor', 'quantity') });
+const KeySelector = (name: string) => msg(name, { 1: inline(LocalObjectReference), 2: f('key', 'string'), 3: p('optional', 'bool') });
+const EnvVarSource = msg('EnvVarSource', {
+  1: f('fieldRef', ObjectFieldSelector),
+  2: f('resourceFieldRef', ResourceFieldSelector),
+  3: f('configMapKeyRef', KeySelector('ConfigMapKeySelector')),
+  4: f('secretKeyRef', KeySelector('SecretKeySelector')),
+});
+const EnvVar = msg('EnvVar', { 1: f('name', 'string'), 2: f('value', 'string'), 3: f('valueFrom', EnvVarSource) });
+const EnvSource = (name: string) => msg(name, { 1: inline(LocalObjectReference), 2: p('optional', 'bool') });
+const EnvFromSource = msg('EnvFromSource', { 1: f('prefix', 'string'), 2: f('configMapRef', EnvSource('ConfigMapEnvSource')), 3: f('secretRef', EnvSource('SecretEnvSource')) });
+const ResourceClaim = msg('ResourceClaim', { 1: f('name', 'string'), 2: f('request', 'string') });
+const ResourceRequirements = msg('ResourceRequirements', { 1: f('limits', { map: 'quantity' }), 2: f('requests', { map: 'quantity' }), 3: f('claims', ResourceClaim, true) });
+const VolumeMount = msg('VolumeMount', {
+  1: f('name', 'string'),
+  2: f('readOnly', 'bool'),
+  3: f('mountPath', 'string'),
+  4: f('subPath', 'string'),
+  5: p('mountPropagation', 'string'),
+  6: f('subPathExpr', 'string'),
+  7: p('recursiveReadOnly', 'string'),
+});
+const ExecAction = msg('ExecAction', { 1: f('command', 'string', true) });
+const HTTPHeader = msg('HTTPHeader', { 1: f('name', 'string'), 2: f('value', 'string') });
+const HTTPGetAction = msg('HTTPGetAction', { 1: f('path', 'string'), 2: f('port', 'intOrString'), 3: f('host', 'string'), 4: f('scheme', 'string'), 5: f('httpHeaders', HTTPHeader, true) });
+const TCPSocketAction = msg('TCPSocketAction', { 1: f('port', 'intOrString'), 2: f('host', 'string') });
+const GRPCAction = msg('GRPCAction', { 1: f('port', 'int'), 2: p('service', 'string') });
+const ProbeHandler = msg('ProbeHandler', { 1: f('exec', ExecAction), 2: f('httpGet', HTTPGetAction), 3: f('tcpSocket', TCPSocketAction), 4: f('grpc', GRPCAction) });
+const Probe = msg('Probe', {
+  1: inline(ProbeHandler),
+  2: f('initialDelaySeconds', 'int'),
+  3: f('timeoutSeconds', 'int'),
+  4: f('periodSeconds', 'int'),
+  5: f('successThreshold', 'int'),
+  6: f('failureThreshold', 'int'),
+  7: p('terminationGracePeriodSeconds', 'int'),
+});
+const SleepAction = msg('SleepAction', { 1: f('seconds', 'int') });
+const LifecycleHandler = msg('LifecycleHandler', { 1: f('exec', ExecAction), 2: f('httpGet', HTTPGetAction), 3: f('tcpSocket', TCPSocketAction), 4: f('sleep', SleepAction) });
+const Lifecycle = msg('Lifecycle', { 1: f('postStart', LifecycleHandler), 2: f('preStop', LifecycleHandler), 3: p('stopSignal', 'string') });
+const SELinuxOptions = msg('SELinuxOptions', { 1: f('user', 'string'), 2: f('role', 'string'), 3: f('type', 'string'), 4: f('level', 'string') });
+const WindowsOptions = msg('WindowsSecurityContextOptions', { 1: p('gmsaCredentialSpecName', 'string'), 2: p('runAsUserName', 'string'), 3: p('gmsaCredentialSpec', 'string'), 4: p('hostProcess', 'bool') });
+const SeccompProfile = msg('SeccompProfile', { 1: f('type', 'string'), 2: p('localhostProfile', 'string') });
+const AppArmorProfile = msg('AppArmorProfile', { 1: f('type', 'string'), 2: p('localhostProfile', 'string') });
+const Capabilities = msg('Capabilities', { 1: f('add', 'string', true), 2: f('drop', 'string', true) });
+const SecurityContext = msg('SecurityContext', {
+  1: f('capabilities', Capabilities),
+  2: p('privileged', 'bool'),
+  3: f('seLinuxOptions', SELinuxOptions),
+  4: p('runAsUser', 'int'),
+  5: p('runAsNonRoot', 'bool'),
+  6: p('readOnlyRootFilesystem', 'bool'),
+  7: p('allowPrivilegeEscalation', 'bool'),
+  8: p('runAsGroup', 'int'),
+  9: p('procMount', 'string'),
+  10: f('windowsOptions', WindowsOptions),
+  11: f('seccompProfile', SeccompProfile),
+  12: f('appArmorProfile', AppArmorProfile),
+});
+const Sysctl = msg('Sysctl', { 1: f('name', 'string'), 2: f('value', 'string') });
+const PodSecurityContext = msg('PodSecurityContext', {
+  1: f('seLinuxOptions', SELinuxOptions),
+  2: p('runAsUser', 'int'),
+  3: p('runAsNonRoot', 'bool'),
+  4: f('supplementalGroups', 'int', true),
+  5: p('fsGroup', 'int'),
+  6: p('runAsGroup', 'int'),
+  7: f('sysctls', Sysctl, true),
+  8: f('windowsOptions', WindowsOptions),
+  9: p('fsGroupChangePolicy', 'string'),
+  10: f('seccompProfile', SeccompProfile),
+  11: f('appArmorProfile', AppArmorProfile),
+  12: p('supplementalGroupsPolicy', 'string'),
+  13: p('seLinuxChangePolicy', 'string'),
+});
+const ContainerResizePolicy = msg('ContainerResizePolicy', { 1: f('resourceName', 'string'), 2: f('restartPolicy', 'string') });
 const Container = msg('Container', {
   1: f('name', 'string'),
   2: f('image', 'string'),
@@ -88,14 +169,68 @@ const Container = msg('Container', {
   6: f('ports', ContainerPort, true),
   7: f('env', EnvVar, true),
   8: f('resources', ResourceRequirements),
+  9: f('volumeMounts', VolumeMount, true),
+  10: f('livenessProbe', Probe),
+  11: f('readinessProbe', Probe),
+  12: f('lifecycle', Lifecycle),
   13: f('terminationMessagePath', 'string'),
   14: f('imagePullPolicy', 'string'),
+  15: f('securityContext', SecurityContext),
   16: f('stdin', 'bool'),
   17: f('stdinOnce', 'bool'),
   18: f('tty', 'bool'),
+  19: f('envFrom', EnvFromSource, true),
   20: f('terminationMessagePolicy', 'string'),
+  22: f('startupProbe', Probe),
+  23: f('resizePolicy', ContainerResizePolicy, true),
+  24: p('restartPolicy', 'string'),
+});
+const KeyToPath = msg('KeyToPath', { 1: f('key', 'string'), 2: f('path', 'string'), 3: p('mode', 'int') });
+const VolumeSource = msg('VolumeSource', {
+  1: f('hostPath', msg('HostPathVolumeSource', { 1: f('path', 'string'), 2: p('type', 'string') })),
+  2: f('emptyDir', msg('EmptyDirVolumeSource', { 1: f('medium', 'string'), 2: f('sizeLimit', 'quantity') })),
+  6: f('secret', msg('SecretVolumeSource', { 1: f('secretName', 'string'), 2: f('items', KeyToPath, true), 3: p('defaultMode', 'int'), 4: p('optional', 'bool') })),
+  10: f('persistentVolumeClaim', msg('PersistentVolumeClaimVolumeSource', { 1: f('claimName', 'string'), 2: f('readOnly', 'bool') })),
+  19: f('configMap', msg('ConfigMapVolumeSource', { 1: inline(LocalObjectReference), 2: f('items', KeyToPath, true), 3: p('defaultMode', 'int'), 4: p('optional', 'bool') })),
+});
+const Volume = msg('Volume', { 1: f('name', 'string'), 2: inline(VolumeSource) });
+const NodeSelectorRequirement = msg('NodeSelectorRequirement', { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('values', 'string', true) });
+const NodeSelectorTerm = msg('NodeSelectorTerm', { 1: f('matchExpressions', NodeSelectorRequirement, true), 2: f('matchFields', NodeSelectorRequirement, true) });
+const NodeAffinity = msg('NodeAffinity', {
+  1: f('requiredDuringSchedulingIgnoredDuringExecution', msg('NodeSelector', { 1: f('nodeSelectorTerms', NodeSelectorTerm, true) })),
+  2: f('preferredDuringSchedulingIgnoredDuringExecution', msg('PreferredSchedulingTerm', { 1: f('weight', 'int'), 2: f('preference', NodeSelectorTerm) }), true),
+});
+const PodAffinityTerm = msg('PodAffinityTerm', {
+  1: f('labelSelector', LabelSelector),
+  2: f('namespaces', 'string', true),
+  3: f('topologyKey', 'string'),
+  4: f('namespaceSelector', LabelSelector),
+  5: f('matchLabelKeys', 'string', true),
+  6: f('mismatchLabelKeys', 'string', true),
+});
+const WeightedPodAffinityTerm = msg('WeightedPodAffinityTerm', { 1: f('weight', 'int'), 2: f('podAffinityTerm', PodAffinityTerm) });
+const PodAffinity = (name: string) =>
+  msg(name, { 1: f('requiredDuringSchedulingIgnoredDuringExecution', PodAffinityTerm, true), 2: f('preferredDuringSchedulingIgnoredDuringExecution', WeightedPodAffinityTerm, true) });
+const Affinity = msg('Affinity', { 1: f('nodeAffinity', NodeAffinity), 2: f('podAffinity', PodAffinity('PodAffinity')), 3: f('podAntiAffinity', PodAffinity('PodAntiAffinity')) });
+const Toleration = msg('Toleration', { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('value', 'string'), 4: f('effect', 'string'), 5: p('tolerationSeconds', 'int') });
+const HostAlias = msg('HostAlias', { 1: f('ip', 'string'), 2: f('hostnames', 'string', true) });
+const PodDNSConfig = msg('PodDNSConfig', {
+  1: f('nameservers', 'string', true),
+  2: f('searches', 'string', true),
+  3: f('options', msg('PodDNSConfigOption', { 1: f('name', 'string'), 2: p('value', 'string') }), true),
+});
+const TopologySpreadConstraint = msg('TopologySpreadConstraint', {
+  1: f('maxSkew', 'int'),
+  2: f('topologyKey', 'string'),
+  3: f('whenUnsatisfiable', 'string'),
+  4: f('labelSelector', LabelSelector),
+  5: p('minDomains', 'int'),
+  6: p('nodeAffinityPolicy', 'string'),
+  7: p('nodeTaintsPolicy', 'string'),
+  8: f('matchLabelKeys', 'string', true),
 });
 const PodSpec = msg('PodSpec', {
+  1: f('volumes', Volume, true),
   2: f('containers', Container, true),
   3: f('restartPolicy', 'string'),
   4: p('terminationGracePeriodSeconds', 'int'),
@@ -108,12 +243,26 @@ const PodSpec = msg('PodSpec', {
   11: f('hostNetwork', 'bool'),
   12: f('hostPID', 'bool'),
   13: f('hostIPC', 'bool'),
+  14: f('securityContext', PodSecurityContext),
   15: f('imagePullSecrets', LocalObjectReference, true),
   16: f('hostname', 'string'),
   17: f('subdomain', 'string'),
+  18: f('affinity', Affinity),
   19: f('schedulerName', 'string'),
   20: f('initContainers', Container, true),
+  21: p('automountServiceAccountToken', 'bool'),
+  22: f('tolerations', Toleration, true),
+  23: f('hostAliases', HostAlias, true),
   24: f('priorityClassName', 'string'),
+  25: p('priority', 'int'),
+  26: f('dnsConfig', PodDNSConfig),
+  27: p('shareProcessNamespace', 'bool'),
+  29: p('runtimeClassName', 'string'),
+  30: p('enableServiceLinks', 'bool'),
+  31: p('preemptionPolicy', 'string'),
+  33: f('topologySpreadConstraints', TopologySpreadConstraint, true),
+  35: p('setHostnameAsFQDN', 'bool'),
+  37: p('hostUsers', 'bool'),
 });
 const PodTemplateSpec = msg('PodTemplateSpec', { 1: f('metadata', ObjectMeta), 2: f('spec', PodSpec) });
 
@@ -140,6 +289,10 @@ const JobSpec = msg('JobSpec', {
   8: p('ttlSecondsAfterFinished', 'int'),
   9: p('completionMode', 'string'),
   10: p('suspend', 'bool'),
+  12: p('backoffLimitPerIndex', 'int'),
+  13: p('maxFailedIndexes', 'int'),
+  14: p('podReplacementPolicy', 'string'),
+  15: p('managedBy', 'string'),
 });
 const JobTemplateSpec = msg('JobTemplateSpec', { 1: f('metadata', ObjectMeta), 2: f('spec', JobSpec) });
 const CronJobSpec = msg('CronJobSpec', {
@@ -282,6 +435,10 @@ function decodeMessage(m: Msg, buf: Uint8Array): Record<string, unknown> {
       continue;
     } else value = decodeMessage(type, r.bytes());
     if (value === undefined) continue;
+    if (field.inline) {
+      Object.assign(out, value);
+      continue;
+    }
     if (!field.ptr && !field.repeated && (value === '' || value === 0 || value === false || value === EPOCH)) continue;
     if (field.repeated) ((out[field.name] ??= []) as unknown[]).push(value);
     else out[field.name] = value;

@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, until, type TestCluster } from './harness.js';
+import { call, startCluster, until, type TestCluster } from './harness.js';
 
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 const haveKubectl = existsSync(KUBECTL);
@@ -210,6 +210,77 @@ spec:
     const s = JSON.parse(await ok(['get', 'svc', 'svc1', '-n', 'gen', '-o', 'json']));
     expect(s.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: 'TCP' });
     expect(JSON.parse(await ok(['get', 'cm', 'c1', '-n', 'gen', '-o', 'json'])).data).toEqual({ a: 'b' });
+  });
+
+  it('creates a Job from a CronJob whose pod template uses most of PodSpec (a protobuf round trip)', async () => {
+    const probe = { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP', httpHeaders: [{ name: 'X-Probe', value: '1' }] }, initialDelaySeconds: 3, periodSeconds: 5, failureThreshold: 2 };
+    const cronJob = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'rich', namespace: 'gen' },
+      spec: {
+        schedule: '0 3 * * *',
+        jobTemplate: {
+          spec: {
+            backoffLimit: 0,
+            template: {
+              metadata: { labels: { app: 'rich' } },
+              spec: {
+                restartPolicy: 'Never',
+                securityContext: { runAsUser: 1000, runAsNonRoot: true, fsGroup: 2000, supplementalGroups: [3000, 3001], seccompProfile: { type: 'RuntimeDefault' } },
+                volumes: [
+                  { name: 'scratch', emptyDir: { sizeLimit: '1Gi' } },
+                  { name: 'conf', configMap: { name: 'c1', items: [{ key: 'a', path: 'a.txt', mode: 0o644 }], optional: false } },
+                  { name: 'data', persistentVolumeClaim: { claimName: 'data', readOnly: true } },
+                ],
+                initContainers: [{ name: 'init', image: 'busybox', command: ['sh', '-c', 'true'] }],
+                containers: [
+                  {
+                    name: 'app',
+                    image: 'registry.example/app:1',
+                    args: ['--port=8080'],
+                    env: [
+                      { name: 'MODE', value: 'batch' },
+                      { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                      { name: 'KEY', valueFrom: { secretKeyRef: { name: 's1', key: 'user', optional: true } } },
+                    ],
+                    envFrom: [{ configMapRef: { name: 'c1' }, prefix: 'CFG_' }],
+                    ports: [{ name: 'http', containerPort: 8080 }],
+                    resources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { cpu: '1' } },
+                    volumeMounts: [{ name: 'scratch', mountPath: '/tmp' }, { name: 'conf', mountPath: '/etc/app', readOnly: true }],
+                    livenessProbe: probe,
+                    readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 2 },
+                    startupProbe: { exec: { command: ['cat', '/tmp/ready'] }, failureThreshold: 30 },
+                    lifecycle: { preStop: { exec: { command: ['sleep', '1'] } } },
+                    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                  },
+                ],
+                nodeSelector: { disk: 'ssd' },
+                affinity: {
+                  nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] }] } },
+                  podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'rich' } } } }] },
+                },
+                tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'batch', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+                topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: 'rich' } } }],
+                hostAliases: [{ ip: '10.0.0.9', hostnames: ['db.local'] }],
+                dnsConfig: { nameservers: ['10.96.0.10'], options: [{ name: 'ndots', value: '2' }] },
+                automountServiceAccountToken: false,
+                priority: 0,
+                enableServiceLinks: false,
+              },
+            },
+          },
+        },
+      },
+    };
+    const created = await call(c, 'POST', '/apis/batch/v1/namespaces/gen/cronjobs', cronJob);
+    expect(created.status, created.text).toBe(201);
+    await ok(['create', 'job', 'rich-now', '-n', 'gen', '--from=cronjob/rich']);
+    const job = JSON.parse(await ok(['get', 'job', 'rich-now', '-n', 'gen', '-o', 'json']));
+    const stored = created.json().spec.jobTemplate.spec.template.spec;
+    expect(job.spec.template.spec).toEqual(stored);
+    expect(job.metadata.annotations['cronjob.kubernetes.io/instantiate']).toBe('manual');
+    expect(job.metadata.ownerReferences[0]).toMatchObject({ kind: 'CronJob', name: 'rich' });
   });
 
   it('deletes and waits for the objects to go', async () => {
