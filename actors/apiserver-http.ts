@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { openApiV3Doc, openApiV3Index } from '../api/openapi.js';
-import { patchTypeOf } from '../api/patch.js';
+import { applyPatch, patchTypeOf } from '../api/patch.js';
 import { decodeProtobufObject } from '../api/protobuf.js';
 import { apiGroupDoc, apiGroupListDoc, apiResourceListDoc, apiVersionsDoc, groupVersion, lookupResource, resourceKey, type ResourceInfo } from '../api/registry.js';
 import { parseFieldSelector, parseLabelSelector } from '../api/selectors.js';
@@ -301,7 +301,15 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
     return value;
   }
 
-  async function serveWatch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: Accept): Promise<void> {
+  async function serveWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    q: URLSearchParams,
+    accept: Accept,
+    convert: (o: KubeObject) => KubeObject = (o) => o,
+    apiVersion = groupVersion(route.r),
+  ): Promise<void> {
     const { r } = route;
     const labels = parseLabelSelector(q.get('labelSelector'));
     const fields = parseFieldSelector(q.get('fieldSelector'), r.kind);
@@ -334,7 +342,7 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
       res.write(JSON.stringify({ type, object }) + '\n');
       return true;
     };
-    const shape = (o: KubeObject): unknown => (asTable ? toTable(r.kind, [o], { resourceVersion: o.metadata.resourceVersion }, { includeObject: (q.get('includeObject') as 'Metadata') ?? 'Metadata', version: accept.kind === 'table' ? accept.version : 'v1', nowMs: deps.wallNow() }) : accept.kind === 'partial' ? { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${accept.version}`, metadata: o.metadata } : o);
+    const shape = (o: KubeObject): unknown => (asTable ? toTable(r.kind, [o], { resourceVersion: o.metadata.resourceVersion }, { includeObject: (q.get('includeObject') as 'Metadata') ?? 'Metadata', version: accept.kind === 'table' ? accept.version : 'v1', nowMs: deps.wallNow() }) : accept.kind === 'partial' ? { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${accept.version}`, metadata: o.metadata } : convert(o));
     const finish = () => {
       if (closed) return;
       closed = true;
@@ -373,7 +381,7 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
       const rv = String(Math.max(deps.cache.revision, lastRev));
       const metadata: Record<string, unknown> = { resourceVersion: rv };
       if (initialEnd) metadata.annotations = { 'k8s.io/initial-events-end': 'true' };
-      if (!write('BOOKMARK', { kind: r.kind, apiVersion: groupVersion(r), metadata })) finish();
+      if (!write('BOOKMARK', { kind: r.kind, apiVersion, metadata })) finish();
     };
     if (sendInitial && bookmarks) bookmark(true);
     if (bookmarks) {
@@ -412,7 +420,79 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
     });
   }
 
+  /**
+   * A version served beside the stored one (autoscaling/v1 HPAs): requests convert in, answers
+   * convert out; the core only ever sees the stored version.
+   */
+  async function serveConverted(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: Accept): Promise<void> {
+    const conv = route.r.conversion!;
+    const external = groupVersion(route.r);
+    const stored: Route = { ...route, r: conv.storage };
+    const { name, sub } = route;
+    const ns = route.namespace ?? '';
+    const method = req.method ?? 'GET';
+    if (sub !== undefined && sub !== 'status') throw errors.notFoundPath();
+    const out = (v: KubeObject | KubeList): unknown => {
+      if (accept.kind === 'table' || accept.kind === 'partial') return v;
+      if (Array.isArray((v as KubeList).items)) return { ...v, apiVersion: external, items: (v as KubeList).items.map((o) => conv.toExternal(o)) };
+      return (v as KubeObject).kind === 'Status' ? v : conv.toExternal(v as KubeObject);
+    };
+    const incoming = (b: unknown): unknown => (isObject(b) && (b.apiVersion === undefined || b.apiVersion === external) ? conv.toInternal(b as KubeObject) : b);
+    const body = async (): Promise<unknown> => incoming(decodeBody(await readBody(req, limits.maxBodyBytes), req.headers['content-type']));
+    const core = deps.core;
+    const r = conv.storage;
+    const subOpt = sub === 'status' ? { sub: 'status' as const } : {};
+    switch (method) {
+      case 'GET': {
+        if (name === undefined) {
+          if (boolParam(q, 'watch')) return serveWatch(req, res, stored, q, accept, (o) => conv.toExternal(o), external);
+          const list = await core.list(r, route.namespace, listOptions(q));
+          return send(res, 200, represent(r, out(list) as KubeList, accept, q));
+        }
+        const rv = q.get('resourceVersion');
+        const o = await core.get(r, ns, name, rv !== null ? { resourceVersion: rv } : {});
+        return send(res, 200, represent(r, out(o) as KubeObject, accept, q));
+      }
+      case 'POST': {
+        if (name !== undefined) throw errors.methodNotAllowed(method);
+        const result = await core.create(r, ns, await body(), { dryRun: dryRun(q), fieldValidation: fieldValidation(q) });
+        return send(res, result.code, out(result.value), result.warnings);
+      }
+      case 'PUT': {
+        if (name === undefined) throw errors.methodNotAllowed(method);
+        const result = await core.update(r, ns, name, await body(), { dryRun: dryRun(q), fieldValidation: fieldValidation(q), ...subOpt });
+        return send(res, result.code, out(result.value), result.warnings);
+      }
+      case 'PATCH': {
+        if (name === undefined) throw errors.methodNotAllowed(method);
+        const type = patchTypeOf(req.headers['content-type']);
+        if (!type || type === 'apply') throw errors.unsupportedMediaType(String(req.headers['content-type'] ?? 'none'));
+        const patch = decodeBody(await readBody(req, limits.maxBodyBytes), req.headers['content-type']);
+        // The patch applies to the object as this version shows it; the result is written back
+        // with the read's resourceVersion, and a lost race reads again.
+        for (let attempt = 0; ; attempt++) {
+          const cur = await core.get(r, ns, name);
+          const patched = applyPatch(type, conv.toExternal(cur), patch);
+          if (!isObject(patched)) throw errors.unprocessable('the patch does not produce an object');
+          try {
+            const result = await core.update(r, ns, name, conv.toInternal(patched as KubeObject), { dryRun: dryRun(q), fieldValidation: fieldValidation(q), ...subOpt });
+            return send(res, result.code, out(result.value), result.warnings);
+          } catch (err) {
+            const patchedRv = (patched as KubeObject).metadata?.resourceVersion;
+            const raced = err instanceof ApiError && err.code === 409 && patchedRv === cur.metadata.resourceVersion;
+            if (!raced || attempt >= 4) throw err;
+          }
+        }
+      }
+      case 'DELETE':
+        return serveResource(req, res, stored, q, accept);
+      default:
+        throw errors.methodNotAllowed(method);
+    }
+  }
+
   async function serveResource(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: Accept): Promise<void> {
+    if (route.r.conversion) return serveConverted(req, res, route, q, accept);
     const { r, name, sub } = route;
     const ns = route.namespace ?? '';
     const method = req.method ?? 'GET';

@@ -6,7 +6,7 @@
  * The documents publish no schemas: kubectl then computes strategic merge patches from the
  * types compiled into it.
  */
-import { groupVersion, RESOURCES, servedGroups, type ResourceInfo } from './registry.js';
+import { groupVersion, SERVED, servedGroups, type ResourceInfo } from './registry.js';
 
 /** The `api/v1`, `apis/apps/v1` path segment of a group version. */
 export function gvPath(group: string, version: string): string {
@@ -79,7 +79,7 @@ function build(group: string, version: string): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {};
   const base = `/${gvPath(group, version)}`;
-  for (const r of RESOURCES) {
+  for (const r of SERVED) {
     if (r.group !== group || r.version !== version) continue;
     const { item, collection } = operations(r);
     const scope = r.namespaced ? `${base}/namespaces/{namespace}/${r.plural}` : `${base}/${r.plural}`;

@@ -1,8 +1,8 @@
 /**
  * Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), for
  * the objects kubectl's `create <kind>` generators send that way: Namespace, ConfigMap, Secret,
- * ServiceAccount, Service, Deployment, Job, CronJob; and DeleteOptions and policy/v1 Eviction,
- * which `kubectl drain` sends. A body is the magic `k8s\0` and a
+ * ServiceAccount, Service, Deployment, Job, CronJob; autoscaling/v1 HorizontalPodAutoscaler
+ * (`kubectl autoscale`); and DeleteOptions and policy/v1 Eviction, which `kubectl drain` sends. A body is the magic `k8s\0` and a
  * runtime.Unknown {typeMeta, raw}; `raw` is the object in the field numbering of Kubernetes'
  * generated.proto files. A field this table does not know is refused (415), never dropped.
  * Answers stay JSON, which those clients also accept.
@@ -332,6 +332,14 @@ const DeleteOptions = msg('DeleteOptions', {
 });
 const Eviction = msg('Eviction', { 1: f('metadata', ObjectMeta), 2: f('deleteOptions', DeleteOptions) });
 
+const CrossVersionObjectReference = msg('CrossVersionObjectReference', { 1: f('kind', 'string'), 2: f('name', 'string'), 3: f('apiVersion', 'string') });
+const HorizontalPodAutoscalerSpecV1 = msg('HorizontalPodAutoscalerSpec', {
+  1: f('scaleTargetRef', CrossVersionObjectReference),
+  2: p('minReplicas', 'int'),
+  3: f('maxReplicas', 'int'),
+  4: p('targetCPUUtilizationPercentage', 'int'),
+});
+
 const KINDS: Record<string, Msg> = {
   // What kubectl sends as protobuf besides objects: delete options and evictions (drain).
   'v1/DeleteOptions': DeleteOptions,
@@ -346,6 +354,8 @@ const KINDS: Record<string, Msg> = {
   'apps/v1/Deployment': msg('Deployment', { 1: f('metadata', ObjectMeta), 2: f('spec', DeploymentSpec), 3: f('status', Status) }),
   'batch/v1/Job': msg('Job', { 1: f('metadata', ObjectMeta), 2: f('spec', JobSpec), 3: f('status', Status) }),
   'batch/v1/CronJob': msg('CronJob', { 1: f('metadata', ObjectMeta), 2: f('spec', CronJobSpec), 3: f('status', Status) }),
+  // What `kubectl autoscale` sends.
+  'autoscaling/v1/HorizontalPodAutoscaler': msg('HorizontalPodAutoscaler', { 1: f('metadata', ObjectMeta), 2: f('spec', HorizontalPodAutoscalerSpecV1), 3: f('status', Status) }),
 };
 
 class Reader {

@@ -1,3 +1,6 @@
+import { hpaFromV1, hpaToV1 } from './conversion.js';
+import type { KubeObject } from './types.js';
+
 /**
  * The resource registry: every kind the API server serves, with the names discovery publishes
  * and the behaviour the generic handlers need (scope, subresources, what a create resets).
@@ -27,6 +30,15 @@ export interface ResourceInfo {
    * stored status; creates start from `initialStatus`).
    */
   statusOnCreate: 'keep' | 'reset';
+  /** Set on a version served beside the stored one: how to convert to and from it. */
+  conversion?: VersionConversion;
+}
+
+export interface VersionConversion {
+  /** The resource as stored (what the API server core and the store handle). */
+  storage: ResourceInfo;
+  toExternal(stored: KubeObject): KubeObject;
+  toInternal(external: KubeObject): KubeObject;
 }
 
 interface Def {
@@ -92,14 +104,22 @@ export function resourceKey(r: { group: string; plural: string }): string {
   return `${r.group || 'core'}/${r.plural}`;
 }
 
+const HPA_V2 = RESOURCES.find((r) => r.group === 'autoscaling' && r.plural === 'horizontalpodautoscalers')!;
+
+/** Versions served beside the stored ones (after them in discovery: the stored one is preferred). */
+export const ALTERNATE_VERSIONS: readonly ResourceInfo[] = [{ ...HPA_V2, version: 'v1', conversion: { storage: HPA_V2, toExternal: hpaToV1, toInternal: hpaFromV1 } }];
+
+/** Every resource at every version served. */
+export const SERVED: readonly ResourceInfo[] = [...RESOURCES, ...ALTERNATE_VERSIONS];
+
 const byGvr = new Map<string, ResourceInfo>();
 const byKind = new Map<string, ResourceInfo>();
 const byStoreKey = new Map<string, ResourceInfo>();
-for (const r of RESOURCES) {
+for (const r of SERVED) {
   byGvr.set(`${groupVersion(r)}/${r.plural}`, r);
   byKind.set(`${groupVersion(r)}/${r.kind}`, r);
-  byStoreKey.set(resourceKey(r), r);
 }
+for (const r of RESOURCES) byStoreKey.set(resourceKey(r), r);
 
 /** The resource served at `/apis/<group>/<version>/<plural>` (group '' for `/api/v1`). */
 export function lookupResource(group: string, version: string, plural: string): ResourceInfo | undefined {
@@ -119,7 +139,7 @@ export function lookupStoreKey(key: string): ResourceInfo | undefined {
 /** Group versions served, in discovery order (core first). */
 export function servedGroups(): { group: string; versions: string[] }[] {
   const out: { group: string; versions: string[] }[] = [];
-  for (const r of RESOURCES) {
+  for (const r of SERVED) {
     let g = out.find((x) => x.group === r.group);
     if (!g) out.push((g = { group: r.group, versions: [] }));
     if (!g.versions.includes(r.version)) g.versions.push(r.version);
@@ -160,7 +180,7 @@ export function apiGroupDoc(group: string) {
 
 /** `APIResourceList` for one group version, or null if none is served there. */
 export function apiResourceListDoc(group: string, version: string) {
-  const rs = RESOURCES.filter((r) => r.group === group && r.version === version);
+  const rs = SERVED.filter((r) => r.group === group && r.version === version);
   if (rs.length === 0) return null;
   const resources: Record<string, unknown>[] = [];
   for (const r of rs) {

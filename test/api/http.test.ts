@@ -2,6 +2,7 @@
 // watches, subresources and lifecycle, against a store peer and the API server on threads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, openWatch, startCluster, until, type TestCluster } from './harness.js';
+import type { KubeObject } from '../../api/types.js';
 
 let c: TestCluster;
 
@@ -243,6 +244,50 @@ describe('eviction', () => {
     expect((await call(c, 'POST', `${PODS}/missing/eviction`, eviction('missing'))).status).toBe(404);
     expect((await call(c, 'POST', '/api/v1/namespaces/default/configmaps/x/eviction', eviction('x'))).status).toBe(404);
     expect((await call(c, 'GET', `${PODS}/kept`)).status).toBe(200);
+  });
+});
+
+describe('autoscaling/v1 beside the stored autoscaling/v2', () => {
+  const V1 = '/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers';
+  const V2 = '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers';
+  const hpa = { apiVersion: 'autoscaling/v1', kind: 'HorizontalPodAutoscaler', metadata: { name: 'api' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }, minReplicas: 1, maxReplicas: 4, targetCPUUtilizationPercentage: 50 } };
+
+  it('is discovered with v2 preferred', async () => {
+    const g = (await call(c, 'GET', '/apis/autoscaling')).json();
+    expect(g.versions.map((v: { version: string }) => v.version)).toEqual(['v2', 'v1']);
+    expect(g.preferredVersion.version).toBe('v2');
+    const v1 = (await call(c, 'GET', '/apis/autoscaling/v1')).json();
+    expect(v1.resources.map((r: { name: string }) => r.name)).toEqual(['horizontalpodautoscalers', 'horizontalpodautoscalers/status']);
+  });
+
+  it('creates, reads, patches, lists and watches through v1; the store holds v2', async () => {
+    const created = await call(c, 'POST', V1, hpa);
+    expect(created.status, created.text).toBe(201);
+    expect(created.json()).toMatchObject({ apiVersion: 'autoscaling/v1', spec: { targetCPUUtilizationPercentage: 50, maxReplicas: 4 } });
+    const stored = (await call(c, 'GET', `${V2}/api`)).json();
+    expect(stored.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }]);
+
+    // A v2 behavior survives a v1 merge patch.
+    const withBehavior = await call(c, 'PATCH', `${V2}/api`, { spec: { behavior: { scaleDown: { stabilizationWindowSeconds: 60 } } } }, { 'content-type': 'application/merge-patch+json' });
+    expect(withBehavior.status, withBehavior.text).toBe(200);
+    const w = openWatch(c, `${V1}?watch=true&resourceVersion=${withBehavior.json().metadata.resourceVersion}`);
+    const patched = await call(c, 'PATCH', `${V1}/api`, { spec: { targetCPUUtilizationPercentage: 70 } }, { 'content-type': 'application/merge-patch+json' });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.json().spec.targetCPUUtilizationPercentage).toBe(70);
+    const after = (await call(c, 'GET', `${V2}/api`)).json();
+    expect(after.spec.metrics[0].resource.target.averageUtilization).toBe(70);
+    expect(after.spec.behavior).toEqual({ scaleDown: { stabilizationWindowSeconds: 60 } });
+    expect(after.metadata.annotations).toBeUndefined();
+
+    const list = (await call(c, 'GET', V1)).json();
+    expect(list.apiVersion).toBe('autoscaling/v1');
+    expect(list.items.map((o: KubeObject) => [o.apiVersion, o.spec!.targetCPUUtilizationPercentage])).toEqual([['autoscaling/v1', 70]]);
+    await until(() => w.events.length >= 1, 5_000, 'the watch event');
+    w.stop();
+    expect(w.events[0]).toMatchObject({ type: 'MODIFIED', object: { apiVersion: 'autoscaling/v1', spec: { targetCPUUtilizationPercentage: 70 } } });
+
+    expect((await call(c, 'DELETE', `${V1}/api`)).status).toBe(200);
+    expect((await call(c, 'GET', `${V2}/api`)).status).toBe(404);
   });
 });
 

@@ -210,6 +210,13 @@ spec:
     const s = JSON.parse(await ok(['get', 'svc', 'svc1', '-n', 'gen', '-o', 'json']));
     expect(s.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: 'TCP' });
     expect(JSON.parse(await ok(['get', 'cm', 'c1', '-n', 'gen', '-o', 'json'])).data).toEqual({ a: 'b' });
+    // kubectl autoscale writes an autoscaling/v1 HorizontalPodAutoscaler (protobuf).
+    expect(await ok(['autoscale', 'deployment', 'd1', '-n', 'gen', '--min=2', '--max=5', '--cpu-percent=60'])).toMatch(/horizontalpodautoscaler.autoscaling\/d1 autoscaled/);
+    const hpa = JSON.parse(await ok(['get', 'hpa', 'd1', '-n', 'gen', '-o', 'json']));
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 5, scaleTargetRef: { kind: 'Deployment', name: 'd1' } });
+    expect(hpa.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } }]);
+    expect(JSON.parse(await ok(['get', 'horizontalpodautoscalers.v1.autoscaling', 'd1', '-n', 'gen', '-o', 'json'])).spec.targetCPUUtilizationPercentage).toBe(60);
   });
 
   it('creates a Job from a CronJob whose pod template uses most of PodSpec (a protobuf round trip)', async () => {
