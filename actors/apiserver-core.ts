@@ -8,6 +8,7 @@
  * request writes nothing.
  */
 import { applyPatch, type PatchType } from '../api/patch.js';
+import { budgetSelects, markDisrupted } from '../controllers/disruption.js';
 import { groupVersion, lookupResource, RESOURCES, type ResourceInfo } from '../api/registry.js';
 import { parseFieldSelector, parseLabelSelector, matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../api/selectors.js';
 import { fromScale, prepareCreate, prepareStatusUpdate, prepareUpdate, rfc3339, toScale, unknownFields } from '../api/strategy.js';
@@ -18,6 +19,7 @@ import { objectKey, resourcePrefix, type ObjectStorage, type SideKeys, type Stor
 
 export const NAMESPACES = lookupResource('', 'v1', 'namespaces')!;
 const SERVICES = lookupResource('', 'v1', 'services')!;
+const PDBS = lookupResource('policy', 'v1', 'poddisruptionbudgets')!;
 /** Namespaces the server creates and never lets go. */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 const UNDELETABLE_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
@@ -542,6 +544,8 @@ export class ApiCore {
     if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== ns) throw errors.badRequest('namespace in URL does not match namespace in Eviction object');
     const pod = await this.get(r, ns, name);
     const phase = pod.status?.phase;
+    // A finished or already deleting pod goes without asking any budget, as in Kubernetes.
+    if (!pod.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed') await this.checkBudget(pod, opts);
     if (!opts.dryRun && !pod.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed') {
       await this.guaranteedUpdate(
         r,
@@ -558,6 +562,44 @@ export class ApiCore {
     }
     await this.delete(r, ns, name, opts);
     return { ...successStatus(), code: 201 };
+  }
+
+  /**
+   * The pod's PodDisruptionBudget must allow a disruption (a Ready pod takes one from
+   * disruptionsAllowed, recorded in status.disruptedPods so the controller does not hand it out
+   * again before the pod is gone); an unready pod may go when the budget is met
+   * (IfHealthyBudget) or always (AlwaysAllow). Refusals are 429, which kubectl drain retries.
+   */
+  private async checkBudget(pod: KubeObject, opts: DeleteOptions): Promise<void> {
+    const ns = pod.metadata.namespace ?? '';
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const budgets = (await this.list(PDBS, ns, {})).items.filter((b) => budgetSelects(b, pod));
+      if (budgets.length === 0) return;
+      if (budgets.length > 1) throw errors.internal('This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.');
+      const pdb = budgets[0]!;
+      const st = pdb.status ?? {};
+      const refuse = (why: string) => {
+        const e = errors.tooManyRequests('Cannot evict pod as it would violate the pod\'s disruption budget.');
+        e.status.details = { causes: [{ reason: 'DisruptionBudget', message: why }] };
+        return e;
+      };
+      if ((st.observedGeneration ?? -1) < (pdb.metadata.generation ?? 0)) throw refuse(`The disruption budget ${pdb.metadata.name} is still being processed by the server.`);
+      const ready = (pod.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c.status === 'True');
+      if (!ready) {
+        if (pdb.spec?.unhealthyPodEvictionPolicy === 'AlwaysAllow' || (st.currentHealthy ?? 0) >= (st.desiredHealthy ?? 0)) return;
+        throw refuse(`The disruption budget ${pdb.metadata.name} needs ${st.desiredHealthy ?? 0} healthy pods and has ${st.currentHealthy ?? 0} currently`);
+      }
+      if ((st.disruptionsAllowed ?? 0) <= 0) throw refuse(`The disruption budget ${pdb.metadata.name} needs ${st.desiredHealthy ?? 0} healthy pods and has ${st.currentHealthy ?? 0} currently`);
+      if (opts.dryRun) return;
+      const next = { ...pdb, status: markDisrupted(pdb, pod.metadata.name!, this.deps.wallNow()) };
+      try {
+        await this.update(PDBS, ns, pdb.metadata.name!, next, { sub: 'status' });
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 409) throw err; // another eviction took it: look again
+      }
+    }
+    throw errors.tooManyRequests('the disruption budget is being updated by other evictions; try again');
   }
 
   // ---- delete --------------------------------------------------------------------------------------

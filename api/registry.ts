@@ -76,6 +76,7 @@ const defs: Def[] = [
   { group: 'autoscaling', version: 'v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers', shortNames: ['hpa'], subresources: ['status'], categories: ['all'], statusOnCreate: 'reset' },
   { group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', shortNames: ['ing'], subresources: ['status'], statusOnCreate: 'reset' },
   { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases' },
+  { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', shortNames: ['pdb'], subresources: ['status'], statusOnCreate: 'reset' },
   { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices' },
 ];
 

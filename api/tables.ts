@@ -420,6 +420,13 @@ const COLUMNS: Record<string, Column[]> = {
     ageCol,
   ],
   Lease: [nameCol, col('Holder', 'string', (o) => String(o.spec?.holderIdentity ?? ''), 0, 'Holder identity.'), ageCol],
+  PodDisruptionBudget: [
+    nameCol,
+    col('Min Available', 'string', (o) => (o.spec?.minAvailable === undefined ? 'N/A' : String(o.spec.minAvailable)), 0, 'Minimum pods available.'),
+    col('Max Unavailable', 'string', (o) => (o.spec?.maxUnavailable === undefined ? 'N/A' : String(o.spec.maxUnavailable)), 0, 'Maximum pods unavailable.'),
+    col('Allowed Disruptions', 'integer', (o) => num(o.status?.disruptionsAllowed), 0, 'Evictions allowed now.'),
+    ageCol,
+  ],
 };
 // A ReplicationController lists like a ReplicaSet.
 COLUMNS.ReplicationController = COLUMNS.ReplicaSet!;

@@ -72,8 +72,9 @@ export type CauseType =
   | 'FieldValueTypeInvalid'
   | 'FieldValueNotFound';
 
+/** metav1.StatusCause: its Go field `Type` is `reason` on the wire. */
 export interface StatusCause {
-  type?: CauseType | string;
+  reason?: CauseType | string;
   message?: string;
   field?: string;
 }
@@ -210,7 +211,7 @@ export const errors = {
   expired: (message: string) => failure(410, 'Expired', message),
   /** 422 Invalid, one cause per field error. `kind` is the object's Kind (`Deployment`). */
   invalid: (group: string, kind: string, name: string, errs: FieldError[]) => {
-    const causes: StatusCause[] = errs.map((e) => ({ type: e.type, message: fieldErrorBody(e), field: e.field }));
+    const causes: StatusCause[] = errs.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
     const rendered = errs.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
     const list = rendered.length === 1 ? rendered[0]! : `[${rendered.join(', ')}]`;
     return failure(422, 'Invalid', `${qualifiedResource(group, kind)} "${name}" is invalid: ${list}`, { name, group, kind, causes });

@@ -428,6 +428,20 @@ function validateKind(kind: string, o: KubeObject, errs: FieldError[]): void {
       if (!Array.isArray(spec.accessModes) || spec.accessModes.length === 0) errs.push(fe.required('spec.accessModes'));
       oneOf(spec.persistentVolumeReclaimPolicy, 'spec.persistentVolumeReclaimPolicy', ['Retain', 'Delete', 'Recycle'], errs);
       break;
+    case 'PodDisruptionBudget': {
+      if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined) {
+        errs.push(fe.invalid('spec', spec, 'minAvailable and maxUnavailable cannot be both set'));
+      }
+      for (const field of ['minAvailable', 'maxUnavailable']) {
+        const v = spec[field];
+        if (v === undefined) continue;
+        if (typeof v === 'number' ? !Number.isInteger(v) || v < 0 : typeof v !== 'string' || !/^\d+%$/.test(v) || Number(v.slice(0, -1)) > 100) {
+          errs.push(fe.invalid(`spec.${field}`, v, 'must be a non-negative integer or a percentage between 0% and 100%'));
+        }
+      }
+      oneOf(spec.unhealthyPodEvictionPolicy, 'spec.unhealthyPodEvictionPolicy', ['IfHealthyBudget', 'AlwaysAllow'], errs);
+      break;
+    }
     case 'HorizontalPodAutoscaler': {
       const ref = spec.scaleTargetRef;
       if (!isObject(ref)) errs.push(fe.required('spec.scaleTargetRef'));

@@ -8,6 +8,7 @@ import { Controller, type ControllerContext } from './controller.js';
 import { CronJobController } from './cronjob.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
+import { DisruptionController } from './disruption.js';
 import { EndpointSliceController, EndpointsController } from './endpoints.js';
 import { GarbageCollector, type GarbageCollectorOptions } from './gc.js';
 import { HorizontalPodAutoscalerController, type HPAOptions, type MetricsSource } from './hpa.js';
@@ -32,6 +33,7 @@ export const CONTROLLER_NAMES = [
   'nodelifecycle',
   'taint-eviction-controller',
   'podgc',
+  'disruption',
   'endpoint',
   'endpointslice',
   'persistentvolume-binder',
@@ -78,6 +80,7 @@ export function createControllerManager(ctx: ControllerContext, options: Control
     nodelifecycle: () => new NodeLifecycleController(ctx, options.nodeLifecycle),
     'taint-eviction-controller': () => new TaintEvictionController(ctx),
     podgc: () => new PodGCController(ctx, options.podGC),
+    disruption: () => new DisruptionController(ctx),
     endpoint: () => new EndpointsController(ctx),
     endpointslice: () => new EndpointSliceController(ctx),
     'persistentvolume-binder': () => new PersistentVolumeController(ctx, { storageClasses: options.storageClasses, baseDir: options.volumeBaseDir }),

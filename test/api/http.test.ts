@@ -236,6 +236,40 @@ describe('eviction', () => {
     expect((await call(c, 'GET', `${PODS}/proto-b`)).status).toBe(404);
   });
 
+  it('asks the pod\'s PodDisruptionBudget: 429 while it allows no disruption, then takes one', async () => {
+    const PDBS = '/apis/policy/v1/namespaces/default/poddisruptionbudgets';
+    const guarded = { ...pod('guarded', 'node-x'), metadata: { name: 'guarded', labels: { app: 'guarded' } } };
+    expect((await call(c, 'POST', PODS, guarded)).status).toBe(201);
+    const ready = (await call(c, 'GET', `${PODS}/guarded`)).json();
+    ready.status = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
+    expect((await call(c, 'PUT', `${PODS}/guarded/status`, ready)).status).toBe(200);
+    const made = await call(c, 'POST', PDBS, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } });
+    expect(made.status, made.text).toBe(201);
+    const setStatus = async (st: Record<string, unknown>) => {
+      const cur = (await call(c, 'GET', `${PDBS}/guard`)).json();
+      const r = await call(c, 'PUT', `${PDBS}/guard/status`, { ...cur, status: st });
+      expect(r.status, r.text).toBe(200);
+    };
+    // Not yet seen by the disruption controller.
+    const early = await call(c, 'POST', `${PODS}/guarded/eviction`, eviction('guarded'));
+    expect(early.status).toBe(429);
+    expect(early.json().details.causes[0].message).toMatch(/still being processed/);
+    await setStatus({ observedGeneration: 1, expectedPods: 1, desiredHealthy: 1, currentHealthy: 1, disruptionsAllowed: 0 });
+    const refused = await call(c, 'POST', `${PODS}/guarded/eviction`, eviction('guarded'));
+    expect(refused.status).toBe(429);
+    expect(refused.json()).toMatchObject({ reason: 'TooManyRequests', message: "Cannot evict pod as it would violate the pod's disruption budget.", details: { causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget guard needs 1 healthy pods and has 1 currently' }] } });
+    expect((await call(c, 'GET', `${PODS}/guarded`)).json().metadata.deletionTimestamp).toBeUndefined();
+    // A dry run asks but takes nothing.
+    await setStatus({ observedGeneration: 1, expectedPods: 2, desiredHealthy: 1, currentHealthy: 2, disruptionsAllowed: 1 });
+    expect((await call(c, 'POST', `${PODS}/guarded/eviction?dryRun=All`, eviction('guarded'))).status).toBe(201);
+    expect((await call(c, 'GET', `${PDBS}/guard`)).json().status.disruptionsAllowed).toBe(1);
+    expect((await call(c, 'POST', `${PODS}/guarded/eviction`, eviction('guarded'))).status).toBe(201);
+    const after = (await call(c, 'GET', `${PDBS}/guard`)).json().status;
+    expect(after.disruptionsAllowed).toBe(0);
+    expect(Object.keys(after.disruptedPods)).toEqual(['guarded']);
+    expect((await call(c, 'GET', `${PODS}/guarded`)).json().metadata.deletionTimestamp).toBeDefined();
+  });
+
   it('refuses what is not an eviction of that pod, and other verbs', async () => {
     expect((await call(c, 'POST', PODS, pod('kept'))).status).toBe(201);
     expect((await call(c, 'POST', `${PODS}/kept/eviction`, eviction('other'))).status).toBe(400);

@@ -128,7 +128,7 @@ describe('validation', () => {
       code: 422,
       reason: 'Invalid',
       message: 'Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0',
-      details: { name: 'web', group: 'apps', kind: 'Deployment', causes: [{ type: 'FieldValueInvalid', field: 'spec.replicas', message: 'Invalid value: -1: must be greater than or equal to 0' }] },
+      details: { name: 'web', group: 'apps', kind: 'Deployment', causes: [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: 'Invalid value: -1: must be greater than or equal to 0' }] },
     });
   });
 

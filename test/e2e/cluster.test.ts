@@ -139,4 +139,31 @@ spec:
     await kubectl('uncordon', 'node-1');
     expect(await kubectl('get', 'node', 'node-1', '--no-headers')).not.toMatch(/SchedulingDisabled/);
   });
+
+  it('drains within a PodDisruptionBudget: evictions wait (429) while it allows none, and enough pods stay ready', { timeout: 120_000 }, async () => {
+    const manifest = join(dir, 'pdb.yaml');
+    writeFileSync(manifest, 'apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  minAvailable: 3\n  selector: {matchLabels: {app: web}}\n');
+    expect(await kubectl('apply', '-f', manifest)).toContain('poddisruptionbudget.policy/web created');
+    await eventually(() => kubectl('get', 'pdb', 'web', '--no-headers'), (o) => /^web\s+3\s+N\/A\s+1\s/.test(o));
+    let fewestReady = Infinity;
+    let draining = true;
+    const watchReady = (async () => {
+      while (draining) {
+        const pods = JSON.parse(await kubectl('get', 'pods', '-l', 'app=web', '-o', 'json')).items as { metadata: { deletionTimestamp?: string }; status: { conditions?: { type: string; status: string }[] } }[];
+        const ready = pods.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+        fewestReady = Math.min(fewestReady, ready);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const { stdout, stderr } = await run(KUBECTL, ['drain', 'node-2', '--ignore-daemonsets', '--timeout=100s'], { env: { ...process.env, KUBECONFIG: ready.kubeconfig }, timeout: 110_000 });
+    draining = false;
+    await watchReady;
+    expect(stdout).toContain('node/node-2 drained');
+    expect(stderr).toMatch(/Cannot evict pod as it would violate the pod's disruption budget/);
+    expect(fewestReady).toBeGreaterThanOrEqual(3);
+    await kubectl('rollout', 'status', 'deploy/web', '--timeout=60s');
+    const nodes = JSON.parse(await kubectl('get', 'pods', '-l', 'app=web', '-o', 'json')).items.filter((p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp).map((p: { spec: { nodeName: string } }) => p.spec.nodeName);
+    expect(new Set(nodes)).toEqual(new Set(['node-1']));
+    await kubectl('uncordon', 'node-2');
+  });
 });
