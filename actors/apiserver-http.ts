@@ -165,6 +165,11 @@ function sendText(res: ServerResponse, code: number, text: string): void {
   res.end(text);
 }
 
+/** Whether an Authorization header carries the cluster's bearer token. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  return tokenMatches(header, token);
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   if (!header || !header.startsWith('Bearer ')) return false;
   const given = Buffer.from(header.slice('Bearer '.length).trim());
@@ -498,6 +503,7 @@ export function createHandler(deps: HttpDeps): (req: IncomingMessage, res: Serve
     const method = req.method ?? 'GET';
     if (r.namespaced && name !== undefined && route.namespace === undefined) throw errors.notFoundPath();
     if (sub === 'log' && r.kind === 'Pod' && name !== undefined && deps.kubelets) return serveLogs(req, res, r, ns, name, q);
+    if (sub === 'exec' && r.kind === 'Pod' && name !== undefined) throw errors.badRequest('Upgrade request required');
     if (sub !== undefined && !(r.subresources as string[]).includes(sub)) throw errors.notFoundPath();
     const body = async (): Promise<unknown> => decodeBody(await readBody(req, limits.maxBodyBytes), req.headers['content-type']);
     const core = deps.core;

@@ -22,7 +22,8 @@ import { prefixEnd } from '../raft/mvcc/commands.js';
 import type { WatchNotice } from '../raft/protocol.js';
 import { WatchCache } from './apiserver-cache.js';
 import { ApiCore } from './apiserver-core.js';
-import { createHandler, type HttpLimits } from './apiserver-http.js';
+import { bearerMatches, createHandler, type HttpLimits } from './apiserver-http.js';
+import { createUpgradeHandler } from './apiserver-exec.js';
 import { ensurePki, writeKubeconfig } from './apiserver-pki.js';
 import { KubeletGateway } from './kubelet-gateway.js';
 import { ObjectStorage, REGISTRY_PREFIX } from './apiserver-storage.js';
@@ -281,6 +282,7 @@ export default function apiserver(rawArgs: unknown): Actor {
         ...(args.limits ? { limits: args.limits } : {}),
       });
       server = createServer({ key: pki.serverKey, cert: pki.serverCert }, handler);
+      server.on('upgrade', createUpgradeHandler({ core, kubelets, authorized: (h) => bearerMatches(h, pki.token), log: ctx.log }));
       server.on('connection', (s: Socket) => {
         sockets.add(s);
         s.on('close', () => sockets.delete(s));

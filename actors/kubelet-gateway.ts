@@ -13,7 +13,7 @@ import { ApiError, errors, type KubeList, type KubeObject } from '../api/types.j
 import type { Lister } from '../controllers/informer.js';
 import { parseTime } from '../controllers/time.js';
 import type { ListOptions } from './apiserver-core.js';
-import { kubeletId, LOG_HEARTBEAT_MS, type KubeletReply, type LogsNotice, type LogsRequest, type LogsValue, type MetricsRequest, type MetricsValue, type NodeMetrics, type PodMetrics } from './kubelet-messages.js';
+import { kubeletId, LOG_HEARTBEAT_MS, type ExecRequest, type ExecValue, type KubeletReply, type LogsNotice, type LogsRequest, type LogsValue, type MetricsRequest, type MetricsValue, type NodeMetrics, type PodMetrics } from './kubelet-messages.js';
 
 export const METRICS_GROUP = 'metrics.k8s.io';
 export const METRICS_VERSION = 'v1beta1';
@@ -143,6 +143,18 @@ export class KubeletGateway {
     if (!reply || typeof reply !== 'object' || !('ok' in reply)) throw errors.internal(`the kubelet of node "${node}" sent a malformed answer`);
     if (!reply.ok) throw new ApiError(reply.status);
     return reply.value;
+  }
+
+  /** Runs `command` in a container of a pod (`kubectl exec`, no stdin or terminal). */
+  async exec(pod: KubeObject, container: string | undefined, command: string[]): Promise<ExecValue> {
+    const name = pod.metadata.name ?? '';
+    const node = pod.spec?.nodeName;
+    if (!node) throw errors.badRequest(`pod ${name} does not have a host assigned`);
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') throw errors.badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
+    const req: ExecRequest = { op: 'exec', namespace: pod.metadata.namespace ?? 'default', pod: name, command };
+    if (container) req.container = container;
+    return this.askKubelet<ExecValue>(node, req);
   }
 
   /**

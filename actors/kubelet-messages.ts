@@ -120,7 +120,22 @@ export interface HealthRequest {
   healthy: boolean;
 }
 
-export type KubeletRequest = LogsRequest | LogsStop | MetricsRequest | LoadRequest | HealthRequest;
+/** `pods/{name}/exec`: runs a command in a running container (no stdin, no terminal). */
+export interface ExecRequest {
+  op: 'exec';
+  namespace: string;
+  pod: string;
+  container?: string;
+  command: string[];
+}
+
+export interface ExecValue {
+  /** Standard output and error, as the container's shell wrote them. */
+  output: string;
+  exitCode: number;
+}
+
+export type KubeletRequest = LogsRequest | LogsStop | MetricsRequest | LoadRequest | HealthRequest | ExecRequest;
 
 // ---------------------------------------------------------------------------------------------
 // Quantities as the metrics API renders them

@@ -29,6 +29,8 @@ import {
   formatKibibytes,
   formatNanocores,
   type ContainerUsage,
+  type ExecRequest,
+  type ExecValue,
   type HealthRequest,
   type KubeletReply,
   type LoadRequest,
@@ -1165,6 +1167,17 @@ export class PodManager {
       following = true;
     }
     return { ok: true, value: { text, following } };
+  }
+
+  /** `kubectl exec`: a command in a running container. */
+  exec(req: ExecRequest): KubeletReply<ExecValue> {
+    const rec = this.record(req.namespace, req.pod);
+    if (!rec) return notFound(req.pod);
+    const picked = this.pickContainer(rec, req.container);
+    if (!(picked instanceof Container)) return picked;
+    if (!picked.instance?.alive) return badRequest(`container "${picked.name}" in pod "${rec.name}" is not running`);
+    if (!Array.isArray(req.command) || req.command.length === 0) return badRequest('you must specify at least one command for the container');
+    return { ok: true, value: picked.instance.exec(req.command.map(String)) };
   }
 
   /** The follower went away. */

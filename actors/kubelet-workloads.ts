@@ -302,6 +302,8 @@ export interface WorkloadInstance {
   memoryBytes(): number;
   /** Sends work to a CPU-bound workload; false if it takes none. */
   addLoad(load: { requests?: number; millicores?: number }): boolean;
+  /** Runs a command in the container (`kubectl exec`): the small shell, against its files. */
+  exec(command: string[]): { exitCode: number; output: string };
   setHealthy(healthy: boolean): void;
 }
 
@@ -492,17 +494,8 @@ class Workload implements WorkloadInstance {
     if (p.exec) {
       const cmd = (p.exec.command ?? []).map(String);
       if (!this.currentlyHealthy()) return { ok: false, output: `command ${JSON.stringify(cmd.join(' '))} exited with 1` };
-      let node: ShellNode;
-      try {
-        const ci = cmd.findIndex((a, i) => i > 0 && /^-[a-z]*c[a-z]*$/.test(a));
-        node = isShell(cmd[0]) && ci >= 0 ? parseScript(cmd[ci + 1] ?? '') : argvCommand(cmd);
-      } catch (err) {
-        return { ok: false, output: (err as Error).message };
-      }
-      let output = '';
-      const env = this.shell ?? this.shellEnv(() => {});
-      const code = runSync(node, { ...env, vars: new Map(env.vars), out: (t) => void (output += t), sleeps: 0 });
-      return { ok: code === 0, output: output.trim() || (code === 0 ? '' : `command ${JSON.stringify(cmd.join(' '))} exited with ${code}`) };
+      const { exitCode, output } = this.exec(cmd);
+      return { ok: exitCode === 0, output: output.trim() || (exitCode === 0 ? '' : `command ${JSON.stringify(cmd.join(' '))} exited with ${exitCode}`) };
     }
     const target = p.httpGet ?? p.tcpSocket ?? p.grpc;
     const port = typeof target?.port === 'number' ? target.port : this.plan.port;
@@ -513,6 +506,21 @@ class Workload implements WorkloadInstance {
     }
     if (!this.currentlyHealthy()) return { ok: false, output: p.httpGet ? 'HTTP probe failed with statuscode: 500' : p.grpc ? 'service unhealthy (responded with "NOT_SERVING")' : `dial tcp ${podIP}:${port}: i/o timeout` };
     return { ok: true, output: '' };
+  }
+
+  exec(cmd: string[]): { exitCode: number; output: string } {
+    let node: ShellNode;
+    try {
+      const ci = cmd.findIndex((a, i) => i > 0 && /^-[a-z]*c[a-z]*$/.test(a));
+      node = isShell(cmd[0]) && ci >= 0 ? parseScript(cmd[ci + 1] ?? '') : argvCommand(cmd);
+    } catch (err) {
+      return { exitCode: 2, output: `${(err as Error).message}\n` };
+    }
+    let output = '';
+    const env = this.shell ?? this.shellEnv(() => {});
+    // The command sees the container's files and variables; what it sets stays its own.
+    const exitCode = runSync(node, { ...env, vars: new Map(env.vars), out: (t) => void (output += t), sleeps: 0 });
+    return { exitCode, output };
   }
 
   terminate(): void {

@@ -360,6 +360,8 @@ export default function kubelet(rawArgs: unknown): Actor {
       switch (m?.op) {
         case 'logs':
           return reply(pods.logs(m, from));
+        case 'exec':
+          return reply(pods.exec(m));
         case 'metrics':
           return reply({ ok: true, value: pods.metrics(m, { name: nodeName, labels: node?.metadata.labels ?? labels() }) });
         case 'load':

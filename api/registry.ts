@@ -23,7 +23,7 @@ export interface ResourceInfo {
   namespaced: boolean;
   verbs: Verb[];
   /** Subresources served under `<plural>/<name>/<sub>`. */
-  subresources: ('status' | 'scale' | 'binding' | 'eviction')[];
+  subresources: ('status' | 'scale' | 'binding' | 'eviction' | 'exec')[];
   categories: string[];
   /**
    * Kinds with a status subresource keep status out of main-resource writes (updates keep the
@@ -55,7 +55,7 @@ interface Def {
 
 const defs: Def[] = [
   { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', shortNames: ['ns'], namespaced: false, subresources: ['status'], statusOnCreate: 'reset' },
-  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', shortNames: ['po'], subresources: ['status', 'binding', 'eviction'], categories: ['all'], statusOnCreate: 'reset' },
+  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', shortNames: ['po'], subresources: ['status', 'binding', 'eviction', 'exec'], categories: ['all'], statusOnCreate: 'reset' },
   { group: '', version: 'v1', kind: 'Node', plural: 'nodes', shortNames: ['no'], namespaced: false, subresources: ['status'] },
   { group: '', version: 'v1', kind: 'Service', plural: 'services', shortNames: ['svc'], subresources: ['status'], categories: ['all'], statusOnCreate: 'reset' },
   { group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', shortNames: ['ep'] },
@@ -210,6 +210,8 @@ export function apiResourceListDoc(group: string, version: string) {
         });
       } else if (sub === 'binding') {
         resources.push({ name: `${r.plural}/binding`, singularName: '', namespaced: r.namespaced, kind: 'Binding', verbs: ['create'] });
+      } else if (sub === 'exec') {
+        resources.push({ name: `${r.plural}/exec`, singularName: '', namespaced: r.namespaced, kind: 'PodExecOptions', verbs: ['create', 'get'] });
       } else if (sub === 'eviction') {
         resources.push({ name: `${r.plural}/eviction`, singularName: '', namespaced: r.namespaced, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
       }

@@ -125,6 +125,23 @@ describe('kubelets on worker threads', () => {
     }
   });
 
+  it.skipIf(!haveKubectl)('runs kubectl exec commands in the container: its files, output and exit code', async () => {
+    await createPod('shell', 'node-1', { containers: [{ name: 'box', image: 'busybox', command: ['sh', '-c', 'echo ready > /tmp/state; sleep 3600'] }] });
+    await until(async () => (await getPod('shell'))?.status?.phase === 'Running', 15_000, 'shell Running');
+    await until(async () => (await kubectl(['exec', 'shell', '--', 'cat', '/tmp/state'])).stdout === 'ready\n', 10_000, 'the file the container wrote');
+    expect(await ok(['exec', 'shell', '-c', 'box', '--', 'sh', '-c', 'echo $((6 * 7)); echo done'])).toBe('42\ndone\n');
+    const failed = await kubectl(['exec', 'shell', '--', 'sh', '-c', 'exit 3']);
+    expect(failed.code).toBe(3);
+    expect(failed.stderr).toContain('command terminated with exit code 3');
+    const wrong = await kubectl(['exec', 'shell', '-c', 'nope', '--', 'true']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('container nope is not valid for pod shell');
+    const interactive = await kubectl(['exec', '-i', 'shell', '--', 'sh']);
+    expect(interactive.stderr).toContain('interactive exec (stdin, tty) is not supported');
+    // Without an upgrade, exec is a 400 as in Kubernetes.
+    expect((await call(c, 'POST', '/api/v1/namespaces/default/pods/shell/exec?command=true')).status).toBe(400);
+  });
+
   it('shows a crashing pod in CrashLoopBackOff with restarts', async () => {
     await createPod('crash', 'node-1', { containers: [{ name: 'crash', image: 'actorkube/crash', args: ['--after=0.3s', '--code=3'] }] });
     const p = await until(async () => {
