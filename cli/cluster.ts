@@ -11,6 +11,7 @@ import { hostClient, loadClusterFile, peerSpecs, peerStatuses, superviseStore, w
 import { runConsoleCommand, HELP } from './console.js';
 import { NodePool } from './nodes.js';
 import { apiserverSpec, DEFAULT_API_PORT, type ApiServerInfo } from '../actors/apiserver.js';
+import type { DnsInfo } from '../actors/dns.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,19 +20,22 @@ const { values } = parseArgs({
     headless: { type: 'boolean', default: false },
     'log-level': { type: 'string' },
     'api-port': { type: 'string', default: String(DEFAULT_API_PORT) },
+    'dns-port': { type: 'string', default: '0' },
     nodes: { type: 'string', default: '3' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm run cluster -- [--peers N] [--nodes N] [--data-dir DIR] [--api-port PORT] [--headless] [--log-level LEVEL]
+  console.log(`usage: npm run cluster -- [--peers N] [--nodes N] [--data-dir DIR] [--api-port PORT] [--dns-port PORT] [--headless] [--log-level LEVEL]
 
 Starts an N-peer (default 3) Raft-replicated store on worker threads and the Kubernetes API
 server on https://127.0.0.1:PORT (default ${DEFAULT_API_PORT}; 0 picks a free port). Data lives in DIR
 (default ./.actorkube) and is reused on the next start; logs go to DIR/cluster.log; kubectl
 finds the server with: export KUBECONFIG=DIR/kubeconfig
 --nodes N (default 3) starts N kubelets (simulated nodes node-1..node-N, many per worker thread).
+--dns-port PORT serves cluster DNS (cluster.local) on 127.0.0.1:PORT over UDP (default 0: any free
+port; the ready line and the banner name it).
 --headless prints one "ready {json}" line and runs until SIGINT/SIGTERM.`);
   process.exit(0);
 }
@@ -40,6 +44,11 @@ const dataDir = resolve(values['data-dir']!);
 const nodeCount = Number(values.nodes);
 if (!Number.isInteger(nodeCount) || nodeCount < 0 || nodeCount > 5000) {
   console.error(`error: --nodes must be an integer from 0 to 5000, got ${values.nodes}`);
+  process.exit(2);
+}
+const dnsPort = Number(values['dns-port']);
+if (!Number.isInteger(dnsPort) || dnsPort < 0 || dnsPort > 65535) {
+  console.error(`error: --dns-port must be a port number (0 for any free port), got ${values['dns-port']}`);
   process.exit(2);
 }
 const apiPort = Number(values['api-port']);
@@ -95,8 +104,18 @@ host.supervise({
   children: [
     { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { volumeBaseDir: join(dataDir, 'volumes') } },
     { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
+    { id: 'dns', role: 'dns', module: 'actors/dns.js', args: { port: dnsPort } },
   ],
 });
+let dns: DnsInfo;
+try {
+  dns = (await host.ask('dns', { op: 'info' }, { timeoutMs: 30_000 })) as DnsInfo;
+  if (!dns) throw new Error('no address');
+} catch (err) {
+  console.error(`error: the cluster DNS server did not start (${(err as Error).message}); is UDP port ${dnsPort} free? (--dns-port 0 picks any free port); see ${logFile}`);
+  await shutdown(1);
+  throw err;
+}
 const nodes = new NodePool(host);
 for (let i = 1; i <= nodeCount; i++) nodes.add(`node-${i}`);
 // Ready means usable: every node has registered with the API server.
@@ -120,6 +139,7 @@ const ready = {
   leader,
   api: api.url,
   kubeconfig: api.kubeconfig,
+  dns: `${dns.address}:${dns.port}`,
   nodes: nodes.names(),
   log: logFile,
   startupMs: Math.round(performance.now() - t0),
@@ -135,6 +155,7 @@ if (values.headless) {
   };
   print(`cluster ${file.clusterId} up in ${ready.startupMs} ms; data in ${dataDir}; logs in ${logFile}`);
   print(`API server ${api.url}; for kubectl: export KUBECONFIG=${api.kubeconfig}`);
+  print(`cluster DNS ${ready.dns} (UDP): dig @${dns.address} -p ${dns.port} SERVICE.NAMESPACE.svc.cluster.local`);
   print(HELP);
   const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'actorkube> ' });
   const interactive = process.stdout.isTTY;

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const KUBECTL = '/usr/bin/kubectl';
@@ -16,7 +17,7 @@ if (!haveKubectl) console.warn(`skipping the cluster end-to-end tests: ${KUBECTL
 
 let dir: string;
 let child: ChildProcess;
-let ready: { kubeconfig: string; nodes: string[]; api: string };
+let ready: { kubeconfig: string; nodes: string[]; api: string; dns: string };
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(KUBECTL, args, { env: { ...process.env, KUBECONFIG: ready.kubeconfig }, timeout: 60_000 });
@@ -165,5 +166,41 @@ spec:
     const nodes = JSON.parse(await kubectl('get', 'pods', '-l', 'app=web', '-o', 'json')).items.filter((p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp).map((p: { spec: { nodeName: string } }) => p.spec.nodeName);
     expect(new Set(nodes)).toEqual(new Set(['node-1']));
     await kubectl('uncordon', 'node-2');
+  });
+
+  it("serves cluster DNS: a Service's cluster IP, a headless Service's pods, named ports", async () => {
+    const manifest = join(dir, 'svc.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-pods}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+`,
+    );
+    await kubectl('apply', '-f', manifest);
+    const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+    resolver.setServers([ready.dns]);
+    const clusterIP = (await kubectl('get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    expect(await resolver.resolve4('web.default.svc.cluster.local')).toEqual([clusterIP]);
+    const podIPs = async () =>
+      (JSON.parse(await kubectl('get', 'pods', '-l', 'app=web', '-o', 'json')).items as { metadata: { deletionTimestamp?: string }; status: { podIP?: string; conditions?: { type: string; status: string }[] } }[])
+        .filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        .map((p) => p.status.podIP!)
+        .sort();
+    await eventually(async () => [JSON.stringify(await resolver.resolve4('web-pods.default.svc.cluster.local').then((a) => a.sort(), () => [])), JSON.stringify(await podIPs())], ([dnsIPs, ips]) => dnsIPs === ips && ips !== '[]');
+    const srv = await resolver.resolveSrv('_http._tcp.web.default.svc.cluster.local');
+    expect(srv).toEqual([{ name: 'web.default.svc.cluster.local', port: 80, priority: 0, weight: 100 }]);
+    await expect(resolver.resolve4('nope.default.svc.cluster.local')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 });
