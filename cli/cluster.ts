@@ -179,7 +179,7 @@ if (values.headless) {
     const up = (id: string) => (host.isRunning(id) ? 'up' : 'DOWN');
     const nodeNames = nodes.names();
     const nodesUp = nodeNames.filter((n) => host.isRunning(`kubelet-${n}`)).length;
-    console.log(`apiserver ${up('apiserver')}   controller-manager ${up('controller-manager')}   scheduler ${up('scheduler')}   nodes ${nodesUp}/${nodeNames.length} up   ${api.url}`);
+    console.log(`apiserver ${up('apiserver')}   controller-manager ${up('controller-manager')}   scheduler ${up('scheduler')}   dns ${up('dns')}   nodes ${nodesUp}/${nodeNames.length} up   ${api.url}`);
     console.log('');
     console.log(out.join('\n'));
     rl.prompt(true);
