@@ -692,6 +692,42 @@ export class ApiCore {
   }
 
   /**
+   * The `kubernetes` Service in `default` (cluster IP 10.96.0.1, port 443 named https) and its
+   * Endpoints and EndpointSlice pointing at this server, as kube-apiserver keeps them: the name
+   * clients in a cluster find the API by (`kubernetes.default.svc.cluster.local`). The endpoints
+   * follow the server's port across restarts.
+   */
+  async ensureKubernetesService(host: string, port: number): Promise<void> {
+    const ENDPOINTS = lookupResource('', 'v1', 'endpoints')!;
+    const SLICES = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!;
+    const labels = { component: 'apiserver', provider: 'kubernetes' };
+    const upsert = async (r: ResourceInfo, body: KubeObject, same: (cur: KubeObject) => boolean) => {
+      const cur = await this.storage.get(objectKey(r, 'default', body.metadata.name!));
+      try {
+        if (!cur) await this.create(r, 'default', body);
+        else if (!same(cur.obj)) await this.update(r, 'default', body.metadata.name!, { ...body, metadata: { ...body.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
+      } catch (err) {
+        if (!(err instanceof ApiError) || (err.code !== 409 && err.code !== 422)) throw err; // raced, or the IP is taken: leave it
+      }
+    };
+    await upsert(
+      SERVICES,
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'kubernetes', labels }, spec: { type: 'ClusterIP', clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }], sessionAffinity: 'None' } },
+      (cur) => cur.spec?.ports?.[0]?.targetPort === port,
+    );
+    await upsert(
+      ENDPOINTS,
+      { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } }, subsets: [{ addresses: [{ ip: host }], ports: [{ name: 'https', port, protocol: 'TCP' }] }] } as KubeObject,
+      (cur) => cur.subsets?.[0]?.ports?.[0]?.port === port && cur.subsets?.[0]?.addresses?.[0]?.ip === host,
+    );
+    await upsert(
+      SLICES,
+      { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'kubernetes', labels: { 'kubernetes.io/service-name': 'kubernetes' } }, addressType: 'IPv4', endpoints: [{ addresses: [host], conditions: { ready: true } }], ports: [{ name: 'https', port, protocol: 'TCP' }] } as KubeObject,
+      (cur) => (cur as { ports?: { port?: number }[] }).ports?.[0]?.port === port,
+    );
+  }
+
+  /**
    * Empties terminating namespaces and lets them go once empty (the namespace controller's
    * job, done here until there is a controller manager). Returns the namespaces still pending.
    */

@@ -127,6 +127,8 @@ export default function apiserver(rawArgs: unknown): Actor {
       await startStoreWatch(revision + 1);
       if (!ready) {
         await core.ensureSystemNamespaces();
+        // Never in the way of readiness: a cluster without it still works.
+        await core.ensureKubernetesService('127.0.0.1', port).catch((err) => ctx.log.warn({ err: (err as Error)?.message ?? String(err) }, 'could not write the kubernetes Service'));
         ready = true;
         for (const w of readyWaiters.splice(0)) w();
       }

@@ -202,5 +202,9 @@ spec:
     const srv = await resolver.resolveSrv('_http._tcp.web.default.svc.cluster.local');
     expect(srv).toEqual([{ name: 'web.default.svc.cluster.local', port: 80, priority: 0, weight: 100 }]);
     await expect(resolver.resolve4('nope.default.svc.cluster.local')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    // The API server keeps the kubernetes Service pointing at itself, as in every cluster.
+    expect(await resolver.resolve4('kubernetes.default.svc.cluster.local')).toEqual(['10.96.0.1']);
+    const apiPort = Number(new URL(ready.api).port);
+    expect(await kubectl('get', 'endpoints', 'kubernetes', '--no-headers')).toMatch(new RegExp(`^kubernetes\\s+127\\.0\\.0\\.1:${apiPort}\\s`));
   });
 });
