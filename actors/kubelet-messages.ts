@@ -135,7 +135,22 @@ export interface ExecValue {
   exitCode: number;
 }
 
-export type KubeletRequest = LogsRequest | LogsStop | MetricsRequest | LoadRequest | HealthRequest | ExecRequest;
+/** One HTTP request to a pod's port, as the service proxy forwards it. */
+export interface HttpRequest {
+  op: 'http';
+  namespace: string;
+  pod: string;
+  port: number;
+  method: string;
+  path: string;
+}
+
+export interface HttpValue {
+  status: number;
+  body: string;
+}
+
+export type KubeletRequest = LogsRequest | LogsStop | MetricsRequest | LoadRequest | HealthRequest | ExecRequest | HttpRequest;
 
 // ---------------------------------------------------------------------------------------------
 // Quantities as the metrics API renders them

@@ -31,6 +31,8 @@ import {
   type ContainerUsage,
   type ExecRequest,
   type ExecValue,
+  type HttpRequest,
+  type HttpValue,
   type HealthRequest,
   type KubeletReply,
   type LoadRequest,
@@ -1178,6 +1180,20 @@ export class PodManager {
     if (!picked.instance?.alive) return badRequest(`container "${picked.name}" in pod "${rec.name}" is not running`);
     if (!Array.isArray(req.command) || req.command.length === 0) return badRequest('you must specify at least one command for the container');
     return { ok: true, value: picked.instance.exec(req.command.map(String)) };
+  }
+
+  /**
+   * An HTTP request to a pod's port (from the service proxy): the container that declares the
+   * port, or the one that listens on it by default, answers; 503 when nothing listens yet.
+   */
+  http(req: HttpRequest): KubeletReply<HttpValue> {
+    const rec = this.record(req.namespace, req.pod);
+    if (!rec) return notFound(req.pod);
+    const declares = (c: Container) => (c.spec?.ports ?? []).some((p: { containerPort?: number }) => p?.containerPort === req.port);
+    const c = rec.containers.find(declares) ?? rec.containers.find((x) => x.instance?.plan.listens && x.instance.plan.port === req.port) ?? rec.containers[0];
+    const answer = c?.instance?.serve(req.method, req.path, c.image) ?? null;
+    if (!answer) return { ok: true, value: { status: 503, body: `dial tcp ${rec.podIP ?? ''}:${req.port}: connect: connection refused\n` } };
+    return { ok: true, value: answer };
   }
 
   /** The follower went away. */

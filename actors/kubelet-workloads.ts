@@ -304,8 +304,26 @@ export interface WorkloadInstance {
   addLoad(load: { requests?: number; millicores?: number }): boolean;
   /** Runs a command in the container (`kubectl exec`): the small shell, against its files. */
   exec(command: string[]): { exitCode: number; output: string };
+  /**
+   * One HTTP request to the process (through a Service): null when nothing listens there yet.
+   * A CPU burner takes one request's worth of work, as the HPA walkthrough's php-apache does.
+   */
+  serve(method: string, path: string, image: string): { status: number; body: string } | null;
   setHealthy(healthy: boolean): void;
 }
+
+/** What nginx answers on / out of the box. */
+const NGINX_PAGE = `<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and working.</p>
+</body>
+</html>
+`;
 
 /** A burner or a busy loop asks for CPU in slices of this length. */
 export const TICK_MS = 250;
@@ -506,6 +524,17 @@ class Workload implements WorkloadInstance {
     }
     if (!this.currentlyHealthy()) return { ok: false, output: p.httpGet ? 'HTTP probe failed with statuscode: 500' : p.grpc ? 'service unhealthy (responded with "NOT_SERVING")' : `dial tcp ${podIP}:${port}: i/o timeout` };
     return { ok: true, output: '' };
+  }
+
+  serve(method: string, path: string, image: string): { status: number; body: string } | null {
+    if (!this.alive || !this.plan.listens || this.env.clock.now() - this.startMs < this.plan.warmupMs) return null;
+    if (!this.currentlyHealthy()) return { status: 500, body: 'Internal Server Error\n' };
+    if (this.plan.kind === 'burner') {
+      this.addLoad({ requests: 1 });
+      return { status: 200, body: 'OK!' };
+    }
+    if (/(^|\/)nginx(:|@|$)/.test(image)) return { status: 200, body: NGINX_PAGE };
+    return { status: 200, body: `${method} ${path} served by ${this.env.hostname}\n` };
   }
 
   exec(cmd: string[]): { exitCode: number; output: string } {

@@ -362,6 +362,8 @@ export default function kubelet(rawArgs: unknown): Actor {
           return reply(pods.logs(m, from));
         case 'exec':
           return reply(pods.exec(m));
+        case 'http':
+          return reply(pods.http(m));
         case 'metrics':
           return reply({ ok: true, value: pods.metrics(m, { name: nodeName, labels: node?.metadata.labels ?? labels() }) });
         case 'load':

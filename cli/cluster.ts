@@ -105,6 +105,7 @@ host.supervise({
     { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { volumeBaseDir: join(dataDir, 'volumes') } },
     { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
     { id: 'dns', role: 'dns', module: 'actors/dns.js', args: { port: dnsPort } },
+    { id: 'proxy', role: 'proxy', module: 'actors/proxy.js' },
   ],
 });
 let dns: DnsInfo;
@@ -179,7 +180,7 @@ if (values.headless) {
     const up = (id: string) => (host.isRunning(id) ? 'up' : 'DOWN');
     const nodeNames = nodes.names();
     const nodesUp = nodeNames.filter((n) => host.isRunning(`kubelet-${n}`)).length;
-    console.log(`apiserver ${up('apiserver')}   controller-manager ${up('controller-manager')}   scheduler ${up('scheduler')}   dns ${up('dns')}   nodes ${nodesUp}/${nodeNames.length} up   ${api.url}`);
+    console.log(`apiserver ${up('apiserver')}   controller-manager ${up('controller-manager')}   scheduler ${up('scheduler')}   dns ${up('dns')}   proxy ${up('proxy')}   nodes ${nodesUp}/${nodeNames.length} up   ${api.url}`);
     console.log('');
     console.log(out.join('\n'));
     rl.prompt(true);

@@ -207,4 +207,30 @@ spec:
     const apiPort = Number(new URL(ready.api).port);
     expect(await kubectl('get', 'endpoints', 'kubernetes', '--no-headers')).toMatch(new RegExp(`^kubernetes\\s+127\\.0\\.0\\.1:${apiPort}\\s`));
   });
+
+  it('proxies NodePort Services to their ready pods, in turn, and answers 503 without any', async () => {
+    const get = async (port: string, path = '/') => {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`);
+      return { status: r.status, body: await r.text() };
+    };
+    await kubectl('create', 'deployment', 'echo', '--image=registry.example/echo:1', '--replicas=2');
+    await kubectl('expose', 'deployment', 'echo', '--type=NodePort', '--port=8080');
+    await kubectl('rollout', 'status', 'deploy/echo', '--timeout=60s');
+    const port = (await kubectl('get', 'svc', 'echo', '-o', 'jsonpath={.spec.ports[0].nodePort}')).trim();
+    expect(Number(port)).toBeGreaterThanOrEqual(30000);
+    const seen = new Set<string>();
+    await eventually(
+      async () => {
+        const r = await get(port, '/hello').catch(() => ({ status: 0, body: '' }));
+        if (r.status === 200) seen.add(r.body.replace(/^GET \/hello served by /, '').trim());
+        return seen.size;
+      },
+      (n) => n === 2,
+    );
+    const pods = JSON.parse(await kubectl('get', 'pods', '-l', 'app=echo', '-o', 'json')).items.map((p: { metadata: { name: string } }) => p.metadata.name).sort();
+    expect([...seen].sort()).toEqual(pods);
+    await kubectl('scale', 'deploy/echo', '--replicas=0');
+    await eventually(() => get(port), (r) => r.status === 503);
+    expect((await get(port)).body).toBe('no endpoints available for service "default/echo"\n');
+  });
 });
