@@ -2,13 +2,15 @@
  * A store peer and the API server on real worker threads, in a temp directory, for tests that
  * drive the API with real clients (kubectl, @kubernetes/client-node, raw HTTPS).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThreadHost } from '../../runtime/thread-host.js';
 import { peerSpecs, waitForLeader } from '../../cli/store-cluster.js';
 import { apiserverSpec, type ApiServerArgs, type ApiServerInfo } from '../../actors/apiserver.js';
+import { kubeletSpec, type KubeletArgs } from '../../actors/kubelet.js';
 
 export interface TestCluster {
   host: ThreadHost;
@@ -141,4 +143,32 @@ export async function until<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, wha
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export const KUBECTL = '/usr/bin/kubectl';
+export const haveKubectl = existsSync(KUBECTL);
+
+/** Runs kubectl against a test cluster; resolves with stdout, rejects (stderr in the error) on failure. */
+export function kubectlIn(c: TestCluster, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: c.kubeconfig }, timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)));
+  });
+}
+
+/**
+ * A test cluster with a controller manager (`controllerManager` are its args), a scheduler and
+ * one kubelet, `node-1`, registered before it returns.
+ */
+export async function startOneNodeCluster(controllerManager: object, kubelet: Partial<KubeletArgs> = {}): Promise<TestCluster> {
+  const c = await startCluster();
+  c.host.supervise({
+    id: 'control',
+    children: [
+      { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: controllerManager },
+      { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
+    ],
+  });
+  c.host.supervise({ id: 'nodes', children: [kubeletSpec({ nodeName: 'node-1', statusEveryMs: 2_000, leaseEveryMs: 2_000, sandboxDelayMs: 20, poolThreads: 1, events: false, ...kubelet }, 'kubelets')] });
+  await until(async () => (await call(c, 'GET', '/api/v1/nodes')).json().items.length === 1, 15_000, 'the node');
+  return c;
 }

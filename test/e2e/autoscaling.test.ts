@@ -4,36 +4,16 @@
  * down once the load is gone and the scale-down stabilization window has passed. (The default
  * five-minute window is exercised on SimHost's virtual clock; here the manifest sets 6 s.)
  */
-import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeletSpec } from '../../actors/kubelet.js';
-import { call, startCluster, until, type TestCluster } from '../api/harness.js';
+import { call, haveKubectl, kubectlIn, startOneNodeCluster, until, type TestCluster } from '../api/harness.js';
 
-const KUBECTL = '/usr/bin/kubectl';
-const haveKubectl = existsSync(KUBECTL);
-const run = promisify(execFile);
 let c: TestCluster;
-
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout } = await run(KUBECTL, args, { env: { ...process.env, KUBECONFIG: c.kubeconfig }, timeout: 30_000 });
-  return stdout;
-}
+const kubectl = (...args: string[]) => kubectlIn(c, ...args);
 
 beforeAll(async () => {
-  if (!haveKubectl) return;
-  c = await startCluster();
-  c.host.supervise({
-    id: 'control',
-    children: [
-      { id: 'controller-manager', role: 'controller-manager', module: 'actors/controller-manager.js', args: { hpa: { syncPeriodMs: 1_000 } } },
-      { id: 'scheduler', role: 'scheduler', module: 'actors/scheduler.js' },
-    ],
-  });
-  c.host.supervise({ id: 'nodes', children: [kubeletSpec({ nodeName: 'node-1', metricsEveryMs: 1_000, statusEveryMs: 2_000, leaseEveryMs: 2_000, sandboxDelayMs: 20, poolThreads: 1, events: false }, 'kubelets')] });
-  await until(async () => (await call(c, 'GET', '/api/v1/nodes')).json().items.length === 1, 15_000, 'the node');
+  if (haveKubectl) c = await startOneNodeCluster({ hpa: { syncPeriodMs: 1_000 } }, { metricsEveryMs: 1_000 });
 });
 
 afterAll(async () => {
