@@ -12,7 +12,10 @@ export const REPLY = 2;
 export const REPLY_ERROR = 3;
 export type EnvelopeKind = typeof SEND | typeof ASK | typeof REPLY | typeof REPLY_ERROR;
 
-/** `[kind, to, from, askId, payload]`: askId is 0 for plain sends. */
+/**
+ * `[kind, to, from, askId, payload]`: askId is 0 for plain sends. Payloads are msgpack values;
+ * an object key `__proto__` arrives as `__proto_` (msgpackr's guard against prototype pollution).
+ */
 export type Envelope = [EnvelopeKind, string, string, number, unknown];
 
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });

@@ -65,9 +65,11 @@ describe('codec', () => {
 
   it('round-trips any sequence of envelopes, grouped into runs or not', () => {
     const actor = fc.constantFrom('a', 'b', 'kubelet-node-1', 'étcd-1');
+    // msgpackr renames a `__proto__` key (see the next test): leave those out here.
+    const payload = fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"'));
     const envelope = fc.oneof(
-      fc.tuple(fc.constant(SEND), actor, actor, fc.constant(0), fc.jsonValue()),
-      fc.tuple(fc.constantFrom(ASK, REPLY, REPLY_ERROR), actor, actor, fc.integer({ min: 1, max: 2 ** 31 }), fc.jsonValue()),
+      fc.tuple(fc.constant(SEND), actor, actor, fc.constant(0), payload),
+      fc.tuple(fc.constantFrom(ASK, REPLY, REPLY_ERROR), actor, actor, fc.integer({ min: 1, max: 2 ** 31 }), payload),
     ) as fc.Arbitrary<Envelope>;
     fc.assert(
       fc.property(fc.array(envelope, { minLength: 1, maxLength: 60 }), (envs) => {
@@ -77,5 +79,14 @@ describe('codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('never lets a payload key set a prototype: __proto__ arrives renamed', () => {
+    const payload = JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}');
+    const [env] = decodeFrame(encodeFrame([[SEND, 'a', 'b', 0, payload]]));
+    const got = env![4] as Record<string, unknown>;
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.keys(got).sort()).toEqual(['__proto_', 'ok']);
   });
 });
