@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Actor, ActorContext } from '../runtime/actor.js';
 import type { KubeObject } from '../api/types.js';
+import { readyEndpoints } from '../controllers/endpoints.js';
 import { InformerFactory, type Lister } from '../controllers/informer.js';
 import { ActorApiClient } from './api-client.js';
 import { kubeletId, type HttpValue, type KubeletReply } from './kubelet-messages.js';
@@ -37,20 +38,14 @@ interface Backend {
 
 const KUBELET_TIMEOUT_MS = 5_000;
 
-/** Ready endpoints of a Service port, in address order. */
+/** Ready endpoints of a Service port that name their pod and node, in address order. */
 export function backends(slices: Lister, namespace: string, service: string, portName: string): Backend[] {
   const out: Backend[] = [];
-  for (const s of slices.list(namespace)) {
-    if (s.metadata.labels?.['kubernetes.io/service-name'] !== service) continue;
-    const ports = ((s as { ports?: { name?: string; port?: number }[] }).ports ?? []).filter((p) => (p.name ?? '') === portName);
-    const port = ports[0]?.port;
-    if (port === undefined) continue;
-    for (const e of (s as { endpoints?: { addresses?: string[]; conditions?: { ready?: boolean }; nodeName?: string; targetRef?: { kind?: string; name?: string } }[] }).endpoints ?? []) {
-      if (e.conditions?.ready === false || e.targetRef?.kind !== 'Pod' || !e.nodeName || !e.targetRef.name) continue;
-      for (const ip of e.addresses ?? []) out.push({ ip, pod: e.targetRef.name, node: e.nodeName, port });
-    }
+  for (const e of readyEndpoints(slices, namespace, service)) {
+    const port = e.ports.get(portName);
+    if (port !== undefined && e.pod && e.nodeName) out.push({ ip: e.ip, pod: e.pod, node: e.nodeName, port });
   }
-  return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  return out;
 }
 
 /** The node ports a Service asks for: `port name → nodePort`. */

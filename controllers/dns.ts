@@ -14,6 +14,7 @@
  * type is NODATA; a name outside the zone is REFUSED (no recursion).
  */
 import type { KubeObject } from '../api/types.js';
+import { readyEndpoints } from './endpoints.js';
 import type { Lister } from './informer.js';
 
 export const DNS_TTL = 5;
@@ -99,17 +100,8 @@ export class ClusterDns {
     return none('NXDOMAIN');
   }
 
-  /** Ready endpoints of a Service's EndpointSlices, each address once, in address order. */
   private endpoints(ns: string, svc: string): Endpoint[] {
-    const seen = new Map<string, Endpoint>();
-    for (const s of this.slices.list(ns)) {
-      if (s.metadata.labels?.['kubernetes.io/service-name'] !== svc) continue;
-      for (const e of (s as { endpoints?: { addresses?: string[]; hostname?: string; conditions?: { ready?: boolean } }[] }).endpoints ?? []) {
-        if (e.conditions?.ready === false) continue;
-        for (const ip of e.addresses ?? []) if (!seen.has(ip)) seen.set(ip, e.hostname ? { ip, hostname: e.hostname } : { ip });
-      }
-    }
-    return [...seen.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    return readyEndpoints(this.slices, ns, svc).map((e) => (e.hostname ? { ip: e.ip, hostname: e.hostname } : { ip: e.ip }));
   }
 
   /** The records of `qtype` among `records` (a CNAME answers every type). */

@@ -289,3 +289,37 @@ export class EndpointSliceController extends ServicePodController {
     }
   }
 }
+
+/** One ready address of a Service, as its EndpointSlices list it (what DNS and the proxy read). */
+export interface ReadyEndpoint {
+  ip: string;
+  hostname?: string;
+  nodeName?: string;
+  /** The pod behind the address, when the slice names one. */
+  pod?: string;
+  /** Slice port numbers by port name ('' for an unnamed port). */
+  ports: Map<string, number>;
+}
+
+/** The ready addresses of a Service across its EndpointSlices, each once, in address order. */
+export function readyEndpoints(slices: Lister, namespace: string, service: string): ReadyEndpoint[] {
+  const seen = new Map<string, ReadyEndpoint>();
+  for (const s of slices.list(namespace)) {
+    if (s.metadata.labels?.[SERVICE_NAME_LABEL] !== service) continue;
+    const slice = s as { ports?: { name?: string; port?: number }[]; endpoints?: { addresses?: string[]; hostname?: string; nodeName?: string; conditions?: { ready?: boolean }; targetRef?: { kind?: string; name?: string } }[] };
+    const ports = new Map<string, number>();
+    for (const p of slice.ports ?? []) if (typeof p.port === 'number') ports.set(p.name ?? '', p.port);
+    for (const e of slice.endpoints ?? []) {
+      if (e.conditions?.ready === false) continue;
+      for (const ip of e.addresses ?? []) {
+        if (seen.has(ip)) continue;
+        const r: ReadyEndpoint = { ip, ports };
+        if (e.hostname) r.hostname = e.hostname;
+        if (e.nodeName) r.nodeName = e.nodeName;
+        if (e.targetRef?.kind === 'Pod' && e.targetRef.name) r.pod = e.targetRef.name;
+        seen.set(ip, r);
+      }
+    }
+  }
+  return [...seen.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+}
