@@ -209,7 +209,11 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     // The leader's replication messages may leave before its own log is on disk.
     const early = rd.messages.filter(canSendBeforePersist);
     const late = rd.messages.filter((m) => !canSendBeforePersist(m));
-    if (role === 'leader') sendMessages(early);
+    if (role === 'leader') {
+      sendMessages(early);
+      // Post them now: the followers append and fsync while this peer fsyncs the same entries.
+      if (early.length > 0) ctx.flush();
+    }
     if (rd.snapshot && rd.snapshot.metadata.index > 0) installSnapshot(rd.snapshot, rd.hardState);
     const tPersist = ctx.now();
     log.persist(rd.hardState, rd.entries, rd.mustSync);

@@ -4,13 +4,30 @@
  */
 import type { Actor, ActorContext } from '../runtime/actor.js';
 
-/** Answers every ask with what it was sent; counts plain sends. */
+/**
+ * Answers every ask with what it was sent; counts plain sends. `{cmd:'sendThenBlock', to, ms,
+ * flush}` asks `to` for the time (in its own turn), then keeps this thread busy for `ms`, flushing
+ * first if told, and answers with [when the block ended, `to`'s time].
+ */
 export function echo(): Actor {
   let sends = 0;
   return {
     onMessage(ctx, from, msg) {
-      const m = msg as { cmd?: string; to?: string; payload?: unknown } | null;
+      const m = msg as { cmd?: string; to?: string; payload?: unknown; ms?: number; flush?: boolean } | null;
       if (m && m.cmd === 'count') return ctx.reply(sends);
+      if (m && m.cmd === 'sendThenBlock' && m.to) {
+        const r = ctx.replier();
+        const theirs = ctx.ask<number>(m.to, { cmd: 'now' }, { timeoutMs: 5_000 });
+        if (m.flush) ctx.flush();
+        const until = ctx.now() + (m.ms ?? 100);
+        while (ctx.now() < until) {
+          /* a synchronous wait, as an fsync is */
+        }
+        const blockEnded = ctx.now();
+        theirs.then((t) => r?.ok([blockEnded, t]), (e) => r?.error(e));
+        return;
+      }
+      if (m && m.cmd === 'now') return ctx.reply(ctx.now());
       if (m && m.cmd === 'forward' && m.to) {
         // Ask another actor and answer with its reply: exercises deferred replies.
         const r = ctx.replier();

@@ -49,6 +49,13 @@ export interface ActorContext {
    */
   afterTurn(fn: () => void): void;
   /**
+   * Sends what this thread has queued now instead of at the end of the turn. Messages sent in
+   * one turn leave together as one frame; an actor about to block (a Raft leader fsyncing its
+   * log) calls this first so that the messages it already sent travel while it waits. No-op on
+   * SimHost, where sends are already in flight.
+   */
+  flush(): void;
+  /**
    * Milliseconds. On ThreadHost: since the epoch, at sub-millisecond resolution, agreed by every
    * thread (so usable for timestamps too). On SimHost: virtual time from 0.
    */

@@ -27,6 +27,8 @@ export interface CellPlatform {
   clearTimer(handle: unknown): void;
   /** Runs `fn` after the messages already waiting on this thread are delivered. */
   afterTurn(fn: () => void): void;
+  /** Posts the envelopes queued so far (see ActorContext.flush). */
+  flush(): void;
   /** Sends an envelope on its way. Throws UnknownActorError for an id never registered. */
   route(env: Envelope): void;
   /** Why `id` cannot take messages now, or null if it is up. */
@@ -336,6 +338,7 @@ export class ActorCell {
           else cell.runGuarded(fn);
         });
       },
+      flush: () => platform.flush(),
       cancelTimer(id) {
         const handle = cell.timers.get(id);
         if (handle === undefined) return;

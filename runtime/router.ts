@@ -53,6 +53,7 @@ export class Router {
       setTimer: (ms, fn) => setTimeout(fn, ms),
       // setImmediate runs after the poll phase has delivered every message already queued.
       afterTurn: (fn) => void setImmediate(fn),
+      flush: () => this.flush(),
       clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
       route: (env) => this.route(env),
       downReason: (id) => this.down.get(id) ?? null,

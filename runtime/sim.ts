@@ -74,6 +74,7 @@ export class SimHost extends Host {
       setTimer: (ms, fn) => host.schedule(ms, fn),
       // After every event already queued for this instant: the twin of setImmediate.
       afterTurn: (fn) => void host.schedule(0, fn),
+      flush: () => {},
       clearTimer: (h) => {
         if (h) (h as TimedEvent).fn = null;
       },

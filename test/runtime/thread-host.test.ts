@@ -60,6 +60,17 @@ describe('ThreadHost placement and shutdown', () => {
     expect(new Set(workersOf(host).map((w) => w.threadId)).size).toBe(4);
   });
 
+  it('flush() posts what a turn sent so far: the receiver handles it while the sender is still blocked', async () => {
+    const host = newHost();
+    host.supervise({ id: 'root', children: [threadSpec('a', 'echo'), threadSpec('b', 'echo')] });
+    // Without flush the ask leaves when a's turn ends, so b answers after the block.
+    const [endedLate, answeredLate] = await host.ask<[number, number]>('a', { cmd: 'sendThenBlock', to: 'b', ms: 300, flush: false });
+    expect(answeredLate).toBeGreaterThanOrEqual(endedLate);
+    // With flush, b answers during a's 300 ms block.
+    const [ended, answered] = await host.ask<[number, number]>('a', { cmd: 'sendThenBlock', to: 'b', ms: 300, flush: true });
+    expect(answered).toBeLessThan(ended);
+  });
+
   it('leaves no worker running after shutdown', async () => {
     const host = newHost();
     host.supervise({
