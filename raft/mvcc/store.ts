@@ -4,7 +4,8 @@
  * Layout (etcd's design):
  * - an in-memory key index (`TreeIndex`): key → revisions still in the backend;
  * - backend table `kv`, keyed by revision `[main, sub]`, holding a `StoredRecord` per change
- *   (a delete writes a tombstone record);
+ *   (a delete writes a tombstone record) as a `RecordRow` array: a msgpack'd object would carry
+ *   its six field names in every record, a third of a 100-byte value's record;
  * - backend table `meta`: `state` {revision, compactRevision, appliedIndex}, `lease/<id>` per
  *   lease, `client/<id>` per deduplicated client.
  *
@@ -84,6 +85,23 @@ export interface ApplyResult {
 /** A change as stored in the backend `kv` table. A tombstone has version 0 and an empty value. */
 export interface StoredRecord extends KeyValue {
   tombstone?: true;
+}
+
+/** A StoredRecord on disk: [key, value, createRevision, modRevision, version, lease, (1 = tombstone)]. */
+type RecordRow = [string, Uint8Array, number, number, number, number] | [string, Uint8Array, number, number, number, number, 1];
+
+function toRow(r: StoredRecord): RecordRow {
+  return r.tombstone === true
+    ? [r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease, 1]
+    : [r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease];
+}
+
+/** A backend value back to a record; directories written before rows held the object itself. */
+function fromRow(v: unknown): StoredRecord {
+  if (!Array.isArray(v)) return v as StoredRecord;
+  const r: StoredRecord = { key: v[0], value: v[1], createRevision: v[2], modRevision: v[3], version: v[4], lease: v[5] };
+  if (v[6] === 1) r.tombstone = true;
+  return r;
 }
 
 export interface LeaseInfo {
@@ -451,7 +469,7 @@ export class MvccStore {
       version: ki.version,
       lease,
     };
-    this.kv.put([main, sub], kv);
+    this.kv.put([main, sub], [key, value, kv.createRevision, main, kv.version, lease] satisfies RecordRow);
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
@@ -484,16 +502,7 @@ export class MvccStore {
     const main = this.rev + 1;
     const sub = this.sub++;
     ki.tombstone(main, sub);
-    const tomb: StoredRecord = {
-      key,
-      value: emptyValue,
-      createRevision: 0,
-      modRevision: main,
-      version: 0,
-      lease: 0,
-      tombstone: true,
-    };
-    this.kv.put([main, sub], tomb);
+    this.kv.put([main, sub], [key, emptyValue, 0, main, 0, 0, 1] satisfies RecordRow);
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
     const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };
@@ -675,8 +684,10 @@ export class MvccStore {
   }
 
   private readRecord(main: number, sub: number): KeyValue {
-    const r = this.kv.get([main, sub]) as StoredRecord | undefined;
-    assert(r !== undefined && r.modRevision === main, `backend record [${main}, ${sub}] exists`);
+    const v = this.kv.get([main, sub]);
+    assert(v !== undefined, `backend record [${main}, ${sub}] exists`);
+    const r = fromRow(v);
+    assert(r.modRevision === main, `backend record [${main}, ${sub}] has its revision`);
     return r;
   }
 
@@ -693,7 +704,7 @@ export class MvccStore {
     for (const { key, value } of this.kv.range({ start: [from, 0], end: [to + 1, 0] })) {
       const main = (key as readonly number[])[0]!;
       if (out.length >= maxRecords && main !== lastMain) break;
-      out.push(value as StoredRecord);
+      out.push(fromRow(value));
       lastMain = main;
     }
     return out;
@@ -804,7 +815,7 @@ export class MvccStore {
         next = [main, sub];
         break;
       }
-      const ki = this.index.get((value as StoredRecord).key);
+      const ki = this.index.get(fromRow(value).key);
       if (ki === undefined || !ki.holds(main, sub)) doomed.push(key);
     }
     // Removed after the walk: neither backend promises a stable iterator across deletes.
@@ -874,7 +885,7 @@ export class MvccStore {
     this.applied = state.appliedIndex;
     for (const { key, value } of records) {
       const [main, sub] = key as readonly [number, number];
-      const r = value as StoredRecord;
+      const r = fromRow(value);
       assert(r.modRevision === main && main <= this.rev, 'backend record matches its revision');
       this.index.restore(r.key, main, sub, r.tombstone === true, r.createRevision, r.version);
       // The latest record of a key decides its lease: records come in revision order.
@@ -914,7 +925,7 @@ export class MvccStore {
     const subs: number[] = [];
     for (const { key, value } of this.kv.range({})) {
       const [main, sub] = key as readonly [number, number];
-      const r = value as StoredRecord;
+      const r = fromRow(value);
       // Skip what compaction dropped but did not delete yet: snapshots are equal on all replicas.
       if (main <= this.compactRev) {
         const ki = this.index.get(r.key);
@@ -943,7 +954,7 @@ export class MvccStore {
     const data = decodeSnapshot(bytes);
     const kvKeys = [...this.kv.range({})].map((e) => e.key);
     const metaKeys = [...this.meta.range({})].map((e) => e.key);
-    const pairs = data.records.map((r, i) => ({ key: [r.modRevision, data.subs[i]!] as StoreKey, value: r as unknown }));
+    const pairs = data.records.map((r, i) => ({ key: [r.modRevision, data.subs[i]!] as StoreKey, value: toRow(r) as unknown }));
     try {
       this.backend.write(() => {
         for (const k of kvKeys) this.kv.remove(k);

@@ -96,6 +96,34 @@ describe('MvccStore durability', () => {
     );
   });
 
+  it('stores records as rows, and reads a directory whose records are objects (written before rows) the same', async () => {
+    const dir = join(root, `db${dirs++}`);
+    const entries = toEntries(fc.sample(fc.array(step, { minLength: 40, maxLength: 40 }), { numRuns: 1, seed: 7 })[0]!).map((e) => e.entry);
+    const reference = MvccStore.open(new MemoryStore(), options);
+    reference.applyEntries(entries.slice(0, 30));
+    let lmdb = LmdbStore.open(dir, { sync: false });
+    MvccStore.open(lmdb, options).applyEntries(entries.slice(0, 30));
+    // Rewrite every record in the object form.
+    const kv = lmdb.table('kv');
+    const rows = [...kv.range()];
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => Array.isArray(r.value))).toBe(true);
+    lmdb.write(() => {
+      for (const { key, value } of rows) {
+        const [k, v, createRevision, modRevision, version, lease, tomb] = value as [string, Uint8Array, number, number, number, number, 1?];
+        kv.put(key, { key: k, value: v, createRevision, modRevision, version, lease, ...(tomb === 1 ? { tombstone: true } : {}) });
+      }
+    });
+    await lmdb.close();
+    lmdb = LmdbStore.open(dir, { sync: false });
+    const s = MvccStore.open(lmdb, options);
+    expect(everything(s)).toEqual(everything(reference));
+    expect(s.snapshot()).toEqual(reference.snapshot());
+    expect(s.applyEntries(entries).map(comparable)).toEqual(reference.applyEntries(entries).map(comparable));
+    expect(everything(s)).toEqual(everything(reference));
+    await lmdb.close();
+  });
+
   it('applies a batch atomically: a failure in the middle leaves the state of the batch before', () => {
     fc.assert(
       fc.property(
