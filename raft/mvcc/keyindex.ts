@@ -9,9 +9,11 @@
  * Generations: a key lives from a create to a delete (a tombstone revision); a re-create starts
  * a new generation. A tombstone is marked in place by storing `-1 - sub` as its sub.
  *
- * Memory: the latest revision sits in the key's own object; older revisions (kept until
- * compaction) go to a flat number array allocated on the second write. No object per revision,
- * no value. A key written once costs ~64 bytes here, plus its string and the map/tree entries.
+ * Memory: a key written once and never since (version 1, sub revision 0: most keys of a big
+ * store) is held as the bare number of its revision, a small integer inside the tree's own
+ * arrays, with no object at all. Any other key has a KeyIndex: the latest revision in the
+ * object's fields, older revisions (kept until compaction) in a flat number array allocated on
+ * the second write. No object per revision, no value.
  */
 import { createRequire } from 'node:module';
 import type * as BTreeModule from 'sorted-btree';
@@ -159,6 +161,22 @@ export class KeyIndex {
   }
 }
 
+/**
+ * What the tree holds per key: a KeyIndex, or the main revision of a key's only revision when it
+ * is (main, 0), live, created there (version 1). Compaction turns keys back into numbers.
+ */
+type Slot = KeyIndex | number;
+
+/** The KeyIndex a bare revision stands for (a fresh object: changes to it go nowhere). */
+function expand(slot: Slot): KeyIndex {
+  return typeof slot === 'number' ? new KeyIndex(slot, 0, slot, 1) : slot;
+}
+
+/** The bare revision a KeyIndex can be held as, or null. */
+function shrink(ki: KeyIndex): number | null {
+  return ki.older === null && ki.sub === 0 && ki.version === 1 && ki.createRevision === ki.main ? ki.main : null;
+}
+
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -170,32 +188,44 @@ export type IndexVisitor = (key: string, ki: KeyIndex) => boolean | void;
  * Keys in a B+ tree for ordered ranges, and in a hash map for point lookups: the write path looks
  * a key up on every put, and string compares down a tree of long common prefixes
  * ("/registry/pods/...") cost more than one hash (cached on the string after the first use).
+ *
+ * `get` and `forRange` hand out KeyIndex objects to read; changes go through `put`, `tombstone`
+ * and `restore` (a key held as a bare revision gets a fresh object that the index does not keep).
  */
 export class TreeIndex {
-  private tree: BTreeT<string, KeyIndex> = new BTree<string, KeyIndex>(undefined, compareStrings);
-  private readonly map = new Map<string, KeyIndex>();
-  private readonly pair: [string, KeyIndex] = ['', undefined as unknown as KeyIndex];
+  private tree: BTreeT<string, Slot> = new BTree<string, Slot>(undefined, compareStrings);
+  private readonly map = new Map<string, Slot>();
+  private readonly pair: [string, Slot] = ['', 0];
 
   get size(): number {
     return this.map.size;
   }
 
   get(key: string): KeyIndex | undefined {
-    return this.map.get(key);
+    const slot = this.map.get(key);
+    return slot === undefined ? undefined : expand(slot);
   }
 
-  private add(key: string, ki: KeyIndex): void {
-    this.map.set(key, ki);
-    this.tree.set(key, ki);
+  private set(key: string, slot: Slot): void {
+    this.map.set(key, slot);
+    this.tree.set(key, slot);
+  }
+
+  /** The key's KeyIndex, kept by the index from now on (a bare revision becomes an object). */
+  private held(key: string): KeyIndex | undefined {
+    const slot = this.map.get(key);
+    if (slot === undefined || typeof slot !== 'number') return slot;
+    const ki = expand(slot);
+    this.set(key, ki);
+    return ki;
   }
 
   /** Records a put of `key` at (main, sub); returns the key's index entry after it. */
   put(key: string, main: number, sub: number): KeyIndex {
-    const ki = this.map.get(key);
+    const ki = this.held(key);
     if (ki === undefined) {
-      const created = new KeyIndex(main, sub, main, 1);
-      this.add(key, created);
-      return created;
+      this.set(key, sub === 0 ? main : new KeyIndex(main, sub, main, 1));
+      return new KeyIndex(main, sub, main, 1);
     }
     ki.put(main, sub);
     return ki;
@@ -203,14 +233,17 @@ export class TreeIndex {
 
   /** Rebuild path: inserts a revision with the fields its backend record holds. */
   restore(key: string, main: number, sub: number, tombstone: boolean, createRevision: number, version: number): void {
-    const ki = this.map.get(key);
+    const ki = this.held(key);
     const s = tombstone ? -1 - sub : sub;
-    if (ki === undefined) this.add(key, new KeyIndex(main, s, createRevision, version));
-    else ki.append(main, s, createRevision, version);
+    if (ki !== undefined) ki.append(main, s, createRevision, version);
+    else {
+      const created = new KeyIndex(main, s, createRevision, version);
+      this.set(key, shrink(created) ?? created);
+    }
   }
 
   tombstone(key: string, main: number, sub: number): void {
-    const ki = this.map.get(key);
+    const ki = this.held(key);
     assert(ki !== undefined, 'deleting a key the index does not know');
     ki.tombstone(main, sub);
   }
@@ -222,7 +255,7 @@ export class TreeIndex {
    */
   forRange(key: string, rangeEnd: string | undefined, reverse: boolean, visit: IndexVisitor): void {
     if (rangeEnd === undefined || rangeEnd === '') {
-      const ki = this.map.get(key);
+      const ki = this.get(key);
       if (ki !== undefined) visit(key, ki);
       return;
     }
@@ -230,39 +263,48 @@ export class TreeIndex {
     if (!all && rangeEnd <= key) return;
     const pair = this.pair;
     if (!reverse) {
-      const it = this.tree.entries(key, pair as unknown as (string | KeyIndex)[]);
+      const it = this.tree.entries(key, pair as unknown as (string | Slot)[]);
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, ki] = r.value;
+        const [k, slot] = r.value;
         if (!all && k >= rangeEnd) return;
-        if (visit(k, ki) === false) return;
+        if (visit(k, expand(slot)) === false) return;
       }
     } else {
       const high = all ? this.tree.maxKey() : rangeEnd;
       if (high === undefined) return;
-      const it = this.tree.entriesReversed(high, pair as unknown as (string | KeyIndex)[]);
+      const it = this.tree.entriesReversed(high, pair as unknown as (string | Slot)[]);
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, ki] = r.value;
+        const [k, slot] = r.value;
         if (!all && k >= rangeEnd) continue;
         if (k < key) return;
-        if (visit(k, ki) === false) return;
+        if (visit(k, expand(slot)) === false) return;
       }
     }
   }
 
-  /** Compacts every key at `atRev`, removing keys with nothing left; see KeyIndex.compact. */
+  /**
+   * Compacts every key at `atRev`, removing keys with nothing left (see KeyIndex.compact) and
+   * holding keys left with one fresh revision as bare numbers again.
+   */
   compact(atRev: number): void {
     const low = this.tree.minKey();
     const high = this.tree.maxKey();
     if (low === undefined || high === undefined) return;
-    this.tree.editRange(low, high, true, (k, ki) => {
-      if (ki.compact(atRev)) return undefined;
-      this.map.delete(k);
-      return { delete: true };
+    this.tree.editRange(low, high, true, (k, slot) => {
+      if (typeof slot === 'number') return undefined; // one live revision: compaction keeps it
+      if (!slot.compact(atRev)) {
+        this.map.delete(k);
+        return { delete: true };
+      }
+      const bare = shrink(slot);
+      if (bare === null) return undefined;
+      this.map.set(k, bare);
+      return { value: bare };
     });
   }
 
   clear(): void {
-    this.tree = new BTree<string, KeyIndex>(undefined, compareStrings);
+    this.tree = new BTree<string, Slot>(undefined, compareStrings);
     this.map.clear();
   }
 }

@@ -459,8 +459,7 @@ export class MvccStore {
     const lease = op.ignoreLease ? oldLease : (op.lease ?? 0);
     const main = this.rev + 1;
     const sub = this.sub++;
-    if (ki === undefined) ki = this.index.put(key, main, sub);
-    else ki.put(main, sub);
+    ki = this.index.put(key, main, sub);
     const kv: KeyValue = {
       key,
       value,
@@ -501,7 +500,7 @@ export class MvccStore {
     if (wantPrev || this.wantsPrevKv(key)) prev = this.readRecord(ki.lastMain, ki.lastSub);
     const main = this.rev + 1;
     const sub = this.sub++;
-    ki.tombstone(main, sub);
+    this.index.tombstone(key, main, sub);
     this.kv.put([main, sub], [key, emptyValue, 0, main, 0, 0, 1] satisfies RecordRow);
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
