@@ -590,6 +590,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
 
     onStop() {
       failPending(lead);
+      log.close();
     },
 
     status: () => status() as unknown as Record<string, unknown>,

@@ -2,22 +2,24 @@
  * A Raft peer's durable log on its own store: identity, hard state, entries and the metadata
  * of the last compaction point, every record checksummed. Loading verifies everything and
  * refuses a corrupted or foreign directory with an error that names it.
+ *
+ * The identity, compaction point and membership are records in the store's 'meta' table. Entries
+ * and the hard state go to the write-ahead log (wal.ts) in `<store dir>/wal/` for a store on disk,
+ * and to chunks in the store's 'log' table for an in-memory store.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { DurableStore, KvTable } from '../runtime/store.js';
 import type { ConfState, Entry, HardState, SnapshotMetadata } from './core/types.js';
+import { DataDirError, Wal, type WalContents } from './wal.js';
 
-export class DataDirError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DataDirError';
-  }
-}
+export { DataDirError };
 
 /**
- * Entries are stored in chunks: one record per persisted batch, keyed by its first index, so a
- * Ready of a thousand entries is one lmdb put rather than a thousand. Each entry carries its
- * own checksum: [term, type (0 normal, 1 confChange), data, checksum].
+ * Chunks: one record per persisted batch, keyed by its first index, so a Ready of a thousand
+ * entries is one put rather than a thousand. Each entry carries its own checksum:
+ * [term, type (0 normal, 1 confChange), data, checksum].
  */
 type EntryRecord = [number, 0 | 1, Uint8Array, number];
 
@@ -40,6 +42,13 @@ export interface LoadedLog {
   confState: ConfState | null;
 }
 
+export interface DiskLogOptions {
+  /** Size at which a write-ahead log segment is closed (default 16 MiB). */
+  segmentBytes?: number;
+}
+
+const EMPTY_STATE: HardState = { term: 0, vote: '', commit: 0 };
+
 function entryChecksum(index: number, term: number, type: number, data: Uint8Array): number {
   return crc32(data, ((index * 31 + term) * 7 + type) >>> 0);
 }
@@ -48,45 +57,19 @@ function metaChecksum(value: unknown): number {
   return crc32(JSON.stringify(value));
 }
 
-export class DiskLog {
-  private readonly log: KvTable;
-  private readonly meta: KvTable;
-  private lastIndex = 0;
-  /** The chunks on disk, in index order (first of each = its key). */
-  private chunks: Chunk[] = [];
-  /** A hard state whose only news was the commit index, not yet written. */
-  private unsavedHardState: HardState | undefined;
+/** Checksummed records of the 'meta' table. */
+class MetaRecords {
+  private readonly table: KvTable;
 
-  /** `where` names the directory in errors. */
   constructor(
-    private readonly store: DurableStore,
+    store: DurableStore,
     private readonly where: string,
   ) {
-    this.log = store.table('log');
-    this.meta = store.table('meta');
+    this.table = store.table('meta');
   }
 
-  /**
-   * First start: records the identity. Later starts: refuses a directory that belongs to
-   * another cluster or member.
-   */
-  claim(identity: Identity): 'new' | 'existing' {
-    const found = this.readMeta<Identity>('identity');
-    if (!found) {
-      this.store.write(() => this.writeMeta('identity', identity));
-      return 'new';
-    }
-    if (found.clusterId !== identity.clusterId || found.memberId !== identity.memberId) {
-      throw new DataDirError(
-        `data directory ${this.where} belongs to member "${found.memberId}" of cluster "${found.clusterId}", ` +
-          `not member "${identity.memberId}" of cluster "${identity.clusterId}"; refusing to start`,
-      );
-    }
-    return 'existing';
-  }
-
-  private readMeta<T>(key: string): T | undefined {
-    const rec = this.meta.get(key) as { v: T; c: number } | undefined;
+  get<T>(key: string): T | undefined {
+    const rec = this.table.get(key) as { v: T; c: number } | undefined;
     if (rec === undefined) return undefined;
     if (!rec || typeof rec !== 'object' || rec.c !== metaChecksum(rec.v)) {
       throw new DataDirError(`corrupted record "${key}" in ${this.where}/data.mdb: checksum mismatch; refusing to start`);
@@ -94,21 +77,52 @@ export class DiskLog {
     return rec.v;
   }
 
-  private writeMeta(key: string, v: unknown): void {
-    this.meta.put(key, { v, c: metaChecksum(v) });
+  /** Only inside a store write. */
+  put(key: string, v: unknown): void {
+    this.table.put(key, { v, c: metaChecksum(v) });
   }
 
-  /**
-   * Reads and verifies everything. `appliedIndex` is what the state machine holds durably:
-   * those entries were committed, so the commit index is at least that (it may not have been
-   * written, see `persist`).
-   */
-  load(appliedIndex = 0): LoadedLog {
-    const stored = this.readMeta<HardState>('hardState') ?? { term: 0, vote: '', commit: 0 };
-    const snapshot = this.readMeta<SnapshotMetadata>('snapshot') ?? null;
-    const confState = this.readMeta<ConfState>('confState') ?? null;
+  /** Only inside a store write. */
+  remove(key: string): void {
+    this.table.remove(key);
+  }
+}
+
+/** Where a log keeps its entries and hard state. */
+interface EntryStorage {
+  load(snapIndex: number): WalContents;
+  /** Durably: new entries (replacing any conflicting suffix) and the hard state. */
+  append(hardState: HardState | undefined, entries: readonly Entry[]): void;
+  /** Drops entries up to `index`; `recordMeta` writes the compaction point (inside a store write). */
+  compact(index: number, recordMeta: () => void): void;
+  /** Empties the log after `index`; `recordMeta` writes the snapshot's records (inside a store write). */
+  reset(index: number, hardState: HardState | undefined, recordMeta: () => void): void;
+  close(): void;
+}
+
+/** Entries in chunks of the store's 'log' table, the hard state in 'meta': one store write each. */
+class ChunkStorage implements EntryStorage {
+  private readonly log: KvTable;
+  private lastIndex = 0;
+  /** The chunks in the table, in index order (first of each = its key). */
+  private chunks: Chunk[] = [];
+
+  constructor(
+    private readonly store: DurableStore,
+    private readonly meta: MetaRecords,
+    private readonly where: string,
+  ) {
+    this.log = store.table('log');
+  }
+
+  isEmpty(): boolean {
+    for (const _ of this.log.range({ limit: 1 })) return false;
+    return true;
+  }
+
+  load(snapIndex: number): WalContents {
+    const hardState = this.meta.get<HardState>('hardState');
     const entries: Entry[] = [];
-    const snapIndex = snapshot?.index ?? 0;
     let expected = snapIndex + 1;
     this.chunks = [];
     for (const { key, value } of this.log.range()) {
@@ -135,23 +149,10 @@ export class DiskLog {
       }
     }
     this.lastIndex = expected - 1;
-    const commit = Math.max(stored.commit, Math.min(appliedIndex, this.lastIndex));
-    const hardState = commit === stored.commit ? stored : { ...stored, commit };
-    return { hardState, snapshot, entries, confState };
+    return { hardState, entries, lastIndex: this.lastIndex };
   }
 
-  /**
-   * Persists one Ready's worth: new entries (replacing any conflicting suffix) and the hard
-   * state, atomically and durably. A Ready whose only change is the commit index
-   * (`mustSync` false) costs no fsync: the commit index rides along with the next write, and
-   * `load()` recovers it from the applied index if a crash came first.
-   */
-  persist(hardState: HardState | undefined, entries: readonly Entry[], mustSync = true): void {
-    if (hardState) this.unsavedHardState = hardState;
-    if (entries.length === 0 && !mustSync) return;
-    hardState = this.unsavedHardState;
-    if (!hardState && entries.length === 0) return;
-    this.unsavedHardState = undefined;
+  append(hardState: HardState | undefined, entries: readonly Entry[]): void {
     this.store.write(() => {
       if (entries.length > 0) {
         const first = entries[0]!.index;
@@ -167,7 +168,7 @@ export class DiskLog {
         this.chunks.push({ first, last: first + entries.length - 1 });
         this.lastIndex = first + entries.length - 1;
       }
-      if (hardState) this.writeMeta('hardState', hardState);
+      if (hardState) this.meta.put('hardState', hardState);
     });
   }
 
@@ -187,37 +188,197 @@ export class DiskLog {
     }
   }
 
-  /** Inside a write: removes chunks that lie wholly at or below `index`. */
-  private dropThrough(index: number): void {
-    while (this.chunks.length > 0 && this.chunks[0]!.last <= index) {
-      this.log.remove(this.chunks[0]!.first);
-      this.chunks.shift();
+  compact(index: number, recordMeta: () => void): void {
+    this.store.write(() => {
+      // A chunk that straddles the compaction point stays; load() skips its compacted head.
+      while (this.chunks.length > 0 && this.chunks[0]!.last <= index) {
+        this.log.remove(this.chunks[0]!.first);
+        this.chunks.shift();
+      }
+      recordMeta();
+    });
+  }
+
+  reset(index: number, hardState: HardState | undefined, recordMeta: () => void): void {
+    this.store.write(() => {
+      this.removeAll();
+      recordMeta();
+      if (hardState) this.meta.put('hardState', hardState);
+    });
+    this.lastIndex = index;
+  }
+
+  /** Inside a write: removes every chunk. */
+  removeAll(): void {
+    const keys = [...this.log.range()].map((r) => r.key);
+    for (const key of keys) this.log.remove(key);
+    this.chunks = [];
+  }
+
+  close(): void {
+    /* nothing open */
+  }
+}
+
+/** A reset under way: the log is emptied after `index` and begins again with `hardState`. */
+interface WalReset {
+  index: number;
+  hardState: HardState;
+}
+
+/**
+ * Entries and the hard state in the write-ahead log. The meta records stay in lmdb; a snapshot
+ * install writes them together with a reset record that `load` finishes if a crash came between,
+ * so stale entries never outlive the snapshot and the term and vote are never lost.
+ */
+class WalStorage implements EntryStorage {
+  private readonly wal: Wal;
+  /** The previous version's storage, read once to migrate. */
+  private readonly chunks: ChunkStorage;
+
+  constructor(
+    private readonly store: DurableStore,
+    private readonly meta: MetaRecords,
+    where: string,
+    options: DiskLogOptions,
+  ) {
+    this.wal = new Wal(join(store.dir!, 'wal'), { sync: store.sync, segmentBytes: options.segmentBytes });
+    this.chunks = new ChunkStorage(store, meta, where);
+  }
+
+  load(snapIndex: number): WalContents {
+    const absent = !existsSync(this.wal.dir);
+    if (absent) {
+      // A new directory, or one of the previous version with its entries in lmdb chunks.
+      const old = this.chunks.load(snapIndex);
+      Wal.create(this.wal.dir, snapIndex + 1, old.hardState ?? EMPTY_STATE, old.entries, this.store.sync);
     }
+    // The previous version's records go once the log holds them (on the next start, if a crash came first).
+    if (absent || !this.chunks.isEmpty()) {
+      this.store.write(() => {
+        this.chunks.removeAll();
+        this.meta.remove('hardState');
+      });
+    }
+    const reset = this.meta.get<WalReset>('walReset');
+    if (reset) this.finishReset(reset);
+    return this.wal.load(snapIndex);
+  }
+
+  append(hardState: HardState | undefined, entries: readonly Entry[]): void {
+    this.wal.append(hardState, entries);
+  }
+
+  compact(index: number, recordMeta: () => void): void {
+    // Segments go only once the compaction point is durable.
+    this.store.write(recordMeta);
+    this.wal.compact(index);
+  }
+
+  reset(index: number, hardState: HardState | undefined, recordMeta: () => void): void {
+    const reset: WalReset = { index, hardState: hardState ?? this.wal.hardState };
+    this.store.write(() => {
+      recordMeta();
+      this.meta.put('walReset', reset);
+    });
+    this.finishReset(reset);
+  }
+
+  private finishReset({ index, hardState }: WalReset): void {
+    this.wal.reset(index, hardState);
+    this.store.write(() => this.meta.remove('walReset'));
+  }
+
+  close(): void {
+    this.wal.close();
+  }
+}
+
+export class DiskLog {
+  private readonly meta: MetaRecords;
+  private readonly entries: EntryStorage;
+  /** A hard state whose only news was the commit index, not yet written. */
+  private unsavedHardState: HardState | undefined;
+
+  /** `where` names the directory in errors. */
+  constructor(
+    private readonly store: DurableStore,
+    private readonly where: string,
+    options: DiskLogOptions = {},
+  ) {
+    this.meta = new MetaRecords(store, where);
+    this.entries = store.dir === null ? new ChunkStorage(store, this.meta, where) : new WalStorage(store, this.meta, where, options);
+  }
+
+  /**
+   * First start: records the identity. Later starts: refuses a directory that belongs to
+   * another cluster or member.
+   */
+  claim(identity: Identity): 'new' | 'existing' {
+    const found = this.meta.get<Identity>('identity');
+    if (!found) {
+      this.store.write(() => this.meta.put('identity', identity));
+      return 'new';
+    }
+    if (found.clusterId !== identity.clusterId || found.memberId !== identity.memberId) {
+      throw new DataDirError(
+        `data directory ${this.where} belongs to member "${found.memberId}" of cluster "${found.clusterId}", ` +
+          `not member "${identity.memberId}" of cluster "${identity.clusterId}"; refusing to start`,
+      );
+    }
+    return 'existing';
+  }
+
+  /**
+   * Reads and verifies everything. `appliedIndex` is what the state machine holds durably:
+   * those entries were committed, so the commit index is at least that (it may not have been
+   * written, see `persist`). Must come before any write.
+   */
+  load(appliedIndex = 0): LoadedLog {
+    const snapshot = this.meta.get<SnapshotMetadata>('snapshot') ?? null;
+    const confState = this.meta.get<ConfState>('confState') ?? null;
+    const stored = this.entries.load(snapshot?.index ?? 0);
+    const hs = stored.hardState ?? EMPTY_STATE;
+    const commit = Math.max(hs.commit, Math.min(appliedIndex, stored.lastIndex));
+    const hardState = commit === hs.commit ? hs : { ...hs, commit };
+    return { hardState, snapshot, entries: stored.entries, confState };
+  }
+
+  /**
+   * Persists one Ready's worth: new entries (replacing any conflicting suffix) and the hard
+   * state, atomically and durably. A Ready whose only change is the commit index
+   * (`mustSync` false) costs no fsync: the commit index rides along with the next write, and
+   * `load()` recovers it from the applied index if a crash came first.
+   */
+  persist(hardState: HardState | undefined, entries: readonly Entry[], mustSync = true): void {
+    if (hardState) this.unsavedHardState = hardState;
+    if (entries.length === 0 && !mustSync) return;
+    hardState = this.unsavedHardState;
+    if (!hardState && entries.length === 0) return;
+    this.unsavedHardState = undefined;
+    this.entries.append(hardState, entries);
   }
 
   /** Records the membership after an applied conf change. */
   saveConfState(cs: ConfState): void {
-    this.store.write(() => this.writeMeta('confState', cs));
+    this.store.write(() => this.meta.put('confState', cs));
   }
 
   /** Drops entries up to `meta.index` (the state machine holds their effect durably). */
   compact(meta: SnapshotMetadata): void {
-    this.store.write(() => {
-      // A chunk that straddles the compaction point stays; load() skips its compacted head.
-      this.dropThrough(meta.index);
-      this.writeMeta('snapshot', meta);
-    });
+    this.entries.compact(meta.index, () => this.meta.put('snapshot', meta));
   }
 
   /** A snapshot from the leader replaced the whole log. */
   resetToSnapshot(meta: SnapshotMetadata, hardState: HardState | undefined): void {
-    this.store.write(() => {
-      for (const c of this.chunks) this.log.remove(c.first);
-      this.writeMeta('snapshot', meta);
-      this.writeMeta('confState', meta.confState);
-      if (hardState) this.writeMeta('hardState', hardState);
+    this.entries.reset(meta.index, hardState, () => {
+      this.meta.put('snapshot', meta);
+      this.meta.put('confState', meta.confState);
     });
-    this.chunks = [];
-    this.lastIndex = meta.index;
+  }
+
+  /** Closes the write-ahead log's file. After a crash, the next `load` in the same thread closes it. */
+  close(): void {
+    this.entries.close();
   }
 }

@@ -53,6 +53,8 @@ export interface KvTable {
 export interface DurableStore {
   /** Directory on disk, or null for an in-memory store. */
   readonly dir: string | null;
+  /** Whether `write` fsyncs (false: in memory, or opened with `sync: false`). */
+  readonly sync: boolean;
   table(name: string): KvTable;
   /**
    * Runs `fn` (which calls put/remove on tables) as one atomic batch, durable when `write`
@@ -134,6 +136,7 @@ class MemoryTable implements KvTable {
 /** In-memory store: the twin of LmdbStore for SimHost and memory-only runs. */
 export class MemoryStore implements DurableStore {
   readonly dir = null;
+  readonly sync = false;
   private readonly tables = new Map<string, MemoryTable>();
   private current: UndoRecord[] | null = null;
 
@@ -190,6 +193,7 @@ export class LmdbStore implements DurableStore {
   private readonly tables = new Map<string, KvTable>();
   private constructor(
     readonly dir: string,
+    readonly sync: boolean,
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     private readonly env: any,
   ) {}
@@ -204,7 +208,7 @@ export class LmdbStore implements DurableStore {
       cache: false,
       maxDbs: 32,
     });
-    return new LmdbStore(dir, env);
+    return new LmdbStore(dir, options.sync !== false, env);
   }
 
   table(name: string): KvTable {

@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ThreadHost } from '../../runtime/thread-host.js';
-import { LmdbStore } from '../../runtime/store.js';
 import type { SupervisorEvent } from '../../runtime/supervisor.js';
 import { hostClient, peerSpecs, peerStatuses, superviseStore, waitForLeader } from '../../cli/store-cluster.js';
 
@@ -64,18 +63,21 @@ describe('store peers on real threads with lmdb', () => {
     for (let i = 0; i < 5; i++) await client.put(`/c/${i}`, 'x');
     await host.shutdown();
 
-    // Flip the payload of one stored entry of etcd-2 behind the store's back.
-    const raftDir = join(dir, 'etcd-2', 'raft');
-    const store = LmdbStore.open(raftDir);
-    const log = store.table('log');
-    const [chunk] = [...log.range()].slice(-1);
-    const recs = chunk!.value as [number, number, Uint8Array, number][];
-    const rec = recs[recs.length - 1]!;
-    const bad = Uint8Array.from(rec[2].length ? rec[2] : [0]);
-    bad[0] = bad[0]! ^ 0xff;
-    recs[recs.length - 1] = [rec[0], rec[1], bad, rec[3]];
-    store.write(() => log.put(chunk!.key, recs));
-    await store.close();
+    // Flip a byte in the payload of etcd-2's second-to-last entry record, found by the framing
+    // ([u32 length][u32 crc32][payload], payload byte 0 = 1 for an entry).
+    const walDir = join(dir, 'etcd-2', 'raft', 'wal');
+    const file = join(walDir, readdirSync(walDir).filter((n) => n.endsWith('.wal')).sort().at(-1)!);
+    const buf = readFileSync(file);
+    const entryEnds: number[] = [];
+    for (let at = 0; at < buf.length; ) {
+      const end = at + 8 + buf.readUInt32LE(at);
+      if (buf[at + 8] === 1) entryEnds.push(end);
+      at = end;
+    }
+    expect(entryEnds.length).toBeGreaterThan(1);
+    const flipAt = entryEnds.at(-2)! - 1; // its data, or the entry type of a no-op
+    buf[flipAt] = buf[flipAt]! ^ 0xff;
+    writeFileSync(file, buf);
 
     host = startStore(dir, 'c1', 1);
     const events: SupervisorEvent[] = [];
@@ -83,7 +85,7 @@ describe('store peers on real threads with lmdb', () => {
     await waitForLeader(host, peers, 15_000);
     await expect.poll(() => events.some((e) => e.type === 'crashed' && e.actor === 'etcd-2'), { timeout: 10_000 }).toBe(true);
     const crash = events.find((e) => e.type === 'crashed' && e.actor === 'etcd-2') as { reason: string };
-    expect(crash.reason).toMatch(/corrupted raft log entry \d+ in .*etcd-2\/raft\/data\.mdb/);
+    expect(crash.reason).toMatch(/corrupted raft log entry \d+ in .*etcd-2\/raft\/wal\/[0-9a-f]{16}\.wal/);
     // The other two still serve every write.
     expect(text((await hostClient(host, peers, 'r').get('/c/4'))?.value)).toBe('x');
   });

@@ -36,6 +36,9 @@ class FailingStore implements DurableStore {
   get dir() {
     return this.inner.dir;
   }
+  get sync() {
+    return this.inner.sync;
+  }
   table(name: string): KvTable {
     const t = this.inner.table(name);
     return {
