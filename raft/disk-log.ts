@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { DurableStore, KvTable } from '../runtime/store.js';
 import type { ConfState, Entry, HardState, SnapshotMetadata } from './core/types.js';
-import { DataDirError, Wal, type WalContents } from './wal.js';
+import { DataDirError, EMPTY_STATE, Wal, type WalContents } from './wal.js';
 
 export { DataDirError };
 
@@ -47,7 +47,6 @@ export interface DiskLogOptions {
   segmentBytes?: number;
 }
 
-const EMPTY_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
 function entryChecksum(index: number, term: number, type: number, data: Uint8Array): number {
   return crc32(data, ((index * 31 + term) * 7 + type) >>> 0);

@@ -34,7 +34,8 @@ const STATE_FIXED = 17;
 const SECTOR = 512;
 const SEGMENT_BYTES = 16 * 1024 * 1024;
 const SEGMENT_NAME = /^[0-9a-f]{16}\.wal$/;
-const EMPTY_STATE: HardState = { term: 0, vote: '', commit: 0 };
+/** A log that never recorded a hard state: term 0, no vote, nothing committed. */
+export const EMPTY_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
 const segmentName = (first: number): string => `${first.toString(16).padStart(16, '0')}.wal`;
 
