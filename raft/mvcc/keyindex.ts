@@ -224,8 +224,9 @@ export class TreeIndex {
   put(key: string, main: number, sub: number): KeyIndex {
     const ki = this.held(key);
     if (ki === undefined) {
-      this.set(key, sub === 0 ? main : new KeyIndex(main, sub, main, 1));
-      return new KeyIndex(main, sub, main, 1);
+      const created = new KeyIndex(main, sub, main, 1);
+      this.set(key, sub === 0 ? main : created);
+      return created;
     }
     ki.put(main, sub);
     return ki;
