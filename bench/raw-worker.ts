@@ -1,16 +1,21 @@
 /**
  * The raw baseline for the transport benchmark: a worker that counts what arrives on a
- * MessageChannel and acknowledges each window, with no runtime in between.
+ * MessageChannel and acknowledges each window, with no runtime in between. Batches go as
+ * structured-clone arrays, or (`msgpack`) as msgpack-encoded ArrayBuffers transferred, the
+ * runtime's wire format without the runtime.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { Packr } from 'msgpackr';
 
-const { port, role } = workerData as { port: MessagePort; role: 'sink' | 'source' };
+const { port, role, msgpack } = workerData as { port: MessagePort; role: 'sink' | 'source'; msgpack?: boolean };
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
 if (role === 'sink') {
   let count = 0;
-  port.on('message', (m: unknown[] | { ack: true }) => {
+  port.on('message', (m: unknown[] | ArrayBuffer | { ack: true }) => {
     if (Array.isArray(m)) count += m.length;
+    else if (m instanceof ArrayBuffer) count += (packr.unpack(new Uint8Array(m)) as unknown[]).length;
     else port.postMessage(count);
   });
 } else {
@@ -28,7 +33,11 @@ if (role === 'sink') {
         const n = Math.min(cmd.perMessage, end - sent);
         const batch = new Array(n);
         for (let i = 0; i < n; i++) batch[i] = payload;
-        port.postMessage(batch);
+        if (msgpack) {
+          const view = packr.pack(batch);
+          const frame = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+          port.postMessage(frame, [frame]);
+        } else port.postMessage(batch);
         sent += n;
       }
       port.postMessage({ ack: true });

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Actor, ActorContext, ActorId, ActorMetrics, ActorSpec, AskOptions, StoreOptions } from './actor.js';
-import { ASK, REPLY, REPLY_ERROR, SEND, type Envelope } from './codec.js';
+import { ASK, REPLY, REPLY_ERROR, SEND, type Envelope, type EnvelopeKind } from './codec.js';
 import {
   ActorUnavailableError,
   AskTimeoutError,
@@ -30,7 +30,7 @@ export interface CellPlatform {
   /** Posts the envelopes queued so far (see ActorContext.flush). */
   flush(): void;
   /** Sends an envelope on its way. Throws UnknownActorError for an id never registered. */
-  route(env: Envelope): void;
+  route(kind: EnvelopeKind, to: ActorId, from: ActorId, askId: number, payload: unknown): void;
   /** Why `id` cannot take messages now, or null if it is up. */
   downReason(id: ActorId): string | null;
   store(actor: ActorId, name: string, options: StoreOptions): DurableStore;
@@ -191,7 +191,7 @@ export class ActorCell {
   private refuse(env: Envelope, err: Error): void {
     if (env[0] !== ASK) return;
     try {
-      this.platform.route([REPLY_ERROR, env[2], this.id, env[3], toWireError(err)]);
+      this.platform.route(REPLY_ERROR, env[2], this.id, env[3], toWireError(err));
     } catch {
       /* the asker is gone too */
     }
@@ -264,7 +264,7 @@ export class ActorCell {
       send(to, msg) {
         cell.assertAlive();
         cell.metrics.msgsOut++;
-        platform.route([SEND, to, cell.id, 0, msg]);
+        platform.route(SEND, to, cell.id, 0, msg);
       },
       ask<R>(to: ActorId, msg: unknown, options?: AskOptions): Promise<R> {
         cell.assertAlive();
@@ -279,7 +279,7 @@ export class ActorCell {
           cell.asks.set(askId, { to, resolve: resolve as (v: unknown) => void, reject, timer });
           cell.metrics.msgsOut++;
           try {
-            platform.route([ASK, to, cell.id, askId, msg]);
+            platform.route(ASK, to, cell.id, askId, msg);
           } catch (err) {
             cell.asks.delete(askId);
             platform.clearTimer(timer);
@@ -292,14 +292,14 @@ export class ActorCell {
         if (!cur) return;
         cell.current = null;
         cell.metrics.msgsOut++;
-        platform.route([REPLY, cur[0], cell.id, cur[1], value]);
+        platform.route(REPLY, cur[0], cell.id, cur[1], value);
       },
       replyError(err) {
         const cur = cell.current;
         if (!cur) return;
         cell.current = null;
         cell.metrics.msgsOut++;
-        platform.route([REPLY_ERROR, cur[0], cell.id, cur[1], toWireError(err)]);
+        platform.route(REPLY_ERROR, cur[0], cell.id, cur[1], toWireError(err));
       },
       replier() {
         const cur = cell.current;
@@ -311,7 +311,7 @@ export class ActorCell {
           done = true;
           cell.metrics.msgsOut++;
           try {
-            platform.route([kind, cur[0], cell.id, cur[1], value]);
+            platform.route(kind, cur[0], cell.id, cur[1], value);
           } catch {
             /* asker gone */
           }

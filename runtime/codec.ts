@@ -30,53 +30,86 @@ const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: fa
  */
 const RUN_HEADER = 4;
 
-/** Encodes envelopes into a fresh ArrayBuffer of exactly the frame's size. */
-export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
-  // Frames name few actors: a linear scan beats a Map here.
-  const names: string[] = [];
-  const n = envelopes.length;
-  const flat = scratch;
-  flat[0] = names;
-  let j = 1;
-  for (let i = 0; i < n; ) {
-    const first = envelopes[i]!;
-    const kind = first[0];
-    const to = first[1];
-    const from = first[2];
-    let end = i + 1;
-    while (end < n) {
-      const e = envelopes[end]!;
-      if (e[0] !== kind || e[1] !== to || e[2] !== from) break;
-      end++;
+/**
+ * The frame one turn is building for one destination thread. Envelopes are appended straight
+ * into the frame's run layout, so a burst of sends allocates nothing per message.
+ */
+export class FrameBuilder {
+  private flat: unknown[] = [[]];
+  private names: string[] = this.flat[0] as string[];
+  /** Index of the current run's count, or -1 before the first run. */
+  private run = -1;
+  private kind = -1;
+  private to = '';
+  private from = '';
+  /** Envelopes added since the last take(). */
+  count = 0;
+
+  add(kind: EnvelopeKind, to: string, from: string, askId: number, payload: unknown): void {
+    const flat = this.flat;
+    if (kind !== this.kind || to !== this.to || from !== this.from) {
+      this.kind = kind;
+      this.to = to;
+      this.from = from;
+      flat.push(kind, nameIndex(this.names, to), nameIndex(this.names, from), 0);
+      this.run = flat.length - 1;
     }
-    flat[j++] = kind;
-    flat[j++] = nameIndex(names, to);
-    flat[j++] = nameIndex(names, from);
-    flat[j++] = end - i;
-    if (kind === SEND) {
-      for (let k = i; k < end; k++) flat[j++] = envelopes[k]![4];
-    } else {
-      for (let k = i; k < end; k++) {
-        const e = envelopes[k]!;
-        flat[j++] = e[3];
-        flat[j++] = e[4];
-      }
-    }
-    i = end;
+    (flat[this.run] as number)++;
+    if (kind === SEND) flat.push(payload);
+    else flat.push(askId, payload);
+    this.count++;
   }
-  flat.length = j;
-  // pack() returns a view into msgpackr's shared buffer: copy it out before anyone packs again.
-  const view = packr.pack(flat);
-  flat.length = 0; // hold no payloads between frames
-  const out = new ArrayBuffer(view.byteLength);
-  new Uint8Array(out).set(view);
-  return out;
+
+  /** The senders of the envelopes added so far, with how many each sent. */
+  senders(): Map<string, number> {
+    const out = new Map<string, number>();
+    const flat = this.flat;
+    for (let j = 1; j < flat.length; ) {
+      const from = this.names[flat[j + 2] as number]!;
+      const n = flat[j + 3] as number;
+      out.set(from, (out.get(from) ?? 0) + n);
+      j += RUN_HEADER + n * (flat[j] === SEND ? 1 : 2);
+    }
+    return out;
+  }
+
+  /** Encodes the frame into a fresh exact-size ArrayBuffer and starts an empty one. */
+  take(): ArrayBuffer {
+    const flat = this.flat;
+    this.flat = [[]];
+    this.names = this.flat[0] as string[];
+    this.run = -1;
+    this.kind = -1;
+    this.count = 0;
+    return packFrame(flat);
+  }
 }
 
-/** Reused by every encodeFrame call (frames are encoded one at a time on a thread). */
-const scratch: unknown[] = [];
+/**
+ * msgpackr packs into the tail of its current buffer and allocates a new one when little room is
+ * left; frames are copied out at once, so every frame starts at the front of this one instead.
+ */
+const frameBuffer = Buffer.allocUnsafeSlow(1 << 20);
+
+function packFrame(flat: unknown[]): ArrayBuffer {
+  packr.useBuffer(frameBuffer);
+  // pack() returns a view into msgpackr's buffer: copy it out before anyone packs again.
+  const view = packr.pack(flat) as Buffer;
+  // allocUnsafeSlow: an unpooled, uninitialised ArrayBuffer of exactly the frame's size.
+  const out = Buffer.allocUnsafeSlow(view.byteLength);
+  view.copy(out);
+  return out.buffer as ArrayBuffer;
+}
+
+/** Encodes envelopes into a fresh ArrayBuffer of exactly the frame's size. */
+export function encodeFrame(envelopes: Envelope[]): ArrayBuffer {
+  const builder = new FrameBuilder();
+  for (const e of envelopes) builder.add(e[0], e[1], e[2], e[3], e[4]);
+  return builder.take();
+}
 
 function nameIndex(names: string[], name: string): number {
+  // Frames name few actors: a linear scan beats a Map here.
   for (let k = 0; k < names.length; k++) if (names[k] === name) return k;
   return names.push(name) - 1;
 }

@@ -16,6 +16,8 @@ export interface WorkerInit {
   directory: [ActorId, number][];
   down: [ActorId, string][];
   faults: FaultState;
+  /** Busy-poll budget in microseconds (0: off); see Router.setBusyPoll. */
+  busyPollUs: number;
   ports: [number, MessagePort][];
   control: MessagePort;
 }
@@ -28,6 +30,7 @@ export type ToWorker =
   | { t: 'dir'; id: ActorId; slot: number; down: string | null }
   | { t: 'forget'; id: ActorId }
   | { t: 'faults'; state: FaultState }
+  | { t: 'busyPoll'; us: number }
   | { t: 'port'; slot: number; port: MessagePort }
   | { t: 'closePort'; slot: number }
   /** Answered with `synced` once every control message before it is handled. */
@@ -49,6 +52,16 @@ export interface WorkerControl {
   /** Frames that failed to decode on this worker. */
   decodeErrors(): number;
   ping(): number;
+  /** This thread's transport counters and busy-poll budget (see Router.setBusyPoll). */
+  transport(): TransportStats;
   /** This thread's V8 heap, in bytes. */
   heap(): { usedBytes: number; totalBytes: number; externalBytes: number };
+}
+
+export interface TransportStats {
+  busyPollUs: number;
+  framesPolled: number;
+  framesWoken: number;
+  pollsEmpty: number;
+  decodeErrors: number;
 }

@@ -78,7 +78,7 @@ export class SimHost extends Host {
       clearTimer: (h) => {
         if (h) (h as TimedEvent).fn = null;
       },
-      route: (env) => host.route(env),
+      route: (kind, to, from, askId, payload) => host.route([kind, to, from, askId, payload]),
       downReason: (id) => host.downReason(id),
       store: (actor, name) => host.storeFor(actor, name),
       crashed: (cell, err) => host.onActorError(cell, err),

@@ -4,7 +4,7 @@
  * crash terminates the worker with no goodbye; stores are lmdb directories on disk.
  */
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
@@ -16,7 +16,7 @@ import { UnknownActorError } from './errors.js';
 import { NO_FAULTS, type FaultState } from './faults.js';
 import { HOST_ID, Host } from './host.js';
 import { createLogger } from './log.js';
-import type { FromWorker, ToWorker, WorkerControl, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, TransportStats, WorkerControl, WorkerInit } from './protocol.js';
 import { Router } from './router.js';
 import { MemoryStore } from './store.js';
 
@@ -33,7 +33,16 @@ export interface ThreadHostOptions {
   shutdownGraceMs?: number;
   /** How long a crashed worker may take to reach a turn boundary and exit before it is terminated. */
   crashGraceMs?: number;
+  /**
+   * Busy polling on workers, in microseconds (see Router.setBusyPoll): a number, or 'auto'
+   * (default): 50 µs while there are no more workers than cores, off beyond that, where a
+   * spinning thread would take the core another one needs.
+   */
+  busyPollUs?: number | 'auto';
 }
+
+/** The busy-poll budget 'auto' gives while every worker can have a core. */
+export const AUTO_BUSY_POLL_US = 50;
 
 interface WorkerSlot {
   group: string;
@@ -78,6 +87,7 @@ export class ThreadHost extends Host {
       logDestination: options.logDestination ?? 2,
       shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
       crashGraceMs: options.crashGraceMs ?? 1_000,
+      busyPollUs: options.busyPollUs ?? 'auto',
     };
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
     this.router = new Router({
@@ -160,6 +170,7 @@ export class ThreadHost extends Host {
       directory,
       down: [...this.downReasons],
       faults: this.faultState,
+      busyPollUs: this.busyPollFor(this.liveWorkers() + 1),
       ports,
       control: controlChannel.port2,
     };
@@ -182,7 +193,30 @@ export class ThreadHost extends Host {
     worker.on('exit', (code) => this.onWorkerExit(w, code));
     this.groups.set(group, w);
     this.slots.set(slot, w);
+    this.updateBusyPoll();
     return w;
+  }
+
+  private liveWorkers(): number {
+    let n = 0;
+    for (const w of this.slots.values()) if (!w.gone) n++;
+    return n;
+  }
+
+  private busyPollFor(workers: number): number {
+    const setting = this.options.busyPollUs;
+    if (setting !== 'auto') return setting;
+    return workers <= availableParallelism() ? AUTO_BUSY_POLL_US : 0;
+  }
+
+  private busyPollSent = -1;
+
+  /** Tells the workers the busy-poll budget when the number of workers changes it. */
+  private updateBusyPoll(): void {
+    const us = this.busyPollFor(this.liveWorkers());
+    if (us === this.busyPollSent) return;
+    this.busyPollSent = us;
+    this.broadcast({ t: 'busyPoll', us });
   }
 
   private onWorkerMessage(w: WorkerSlot, m: FromWorker): void {
@@ -203,6 +237,7 @@ export class ThreadHost extends Host {
     this.router.closePort(w.slot);
     this.broadcast({ t: 'closePort', slot: w.slot });
     w.controlPort.close();
+    this.updateBusyPoll();
   }
 
   private onWorkerExit(w: WorkerSlot, code: number): void {
@@ -351,6 +386,13 @@ export class ThreadHost extends Host {
       const h = await w.control.heap();
       out[w.group] = { usedMb: mb(h.usedBytes), totalMb: mb(h.totalBytes), externalMb: mb(h.externalBytes) };
     }
+    return out;
+  }
+
+  /** Transport counters of each live worker, by placement group. */
+  async transportByGroup(): Promise<Record<string, TransportStats>> {
+    const out: Record<string, TransportStats> = {};
+    for (const w of this.slots.values()) if (!w.gone) out[w.group] = await w.control.transport();
     return out;
   }
 

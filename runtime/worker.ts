@@ -44,6 +44,7 @@ const downReasons = new Map(init.down);
 for (const [id, slot] of init.directory) router.setLocation(id, slot, downReasons.get(id) ?? null);
 for (const [slot, p] of init.ports) router.addPort(slot, p);
 router.setFaults(init.faults);
+router.setBusyPoll(init.busyPollUs);
 
 const factories = new Map<string, ActorFactory>();
 async function loadFactory(spec: ActorSpec): Promise<ActorFactory> {
@@ -80,6 +81,13 @@ const control: WorkerControl = {
   },
   decodeErrors: () => router.decodeErrors,
   ping: () => init.slot,
+  transport: () => ({
+    busyPollUs: router.busyPollUs,
+    framesPolled: router.framesPolled,
+    framesWoken: router.framesWoken,
+    pollsEmpty: router.pollsEmpty,
+    decodeErrors: router.decodeErrors,
+  }),
   heap: () => {
     const h = getHeapStatistics();
     return { usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory };
@@ -115,6 +123,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'faults':
       router.setFaults(m.state);
+      break;
+    case 'busyPoll':
+      router.setBusyPoll(m.us);
       break;
     case 'port':
       router.addPort(m.slot, m.port);

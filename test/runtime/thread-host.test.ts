@@ -1,15 +1,16 @@
 // ThreadHost on real worker threads. Workers run the compiled tree: `node scripts/build.mjs`
 // must have run first (npm test does).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActorUnavailableError, AskTimeoutError, MailboxFullError, UnknownActorError } from '../../runtime/errors.js';
-import { ThreadHost, type ThreadHostOptions } from '../../runtime/thread-host.js';
+import { AUTO_BUSY_POLL_US, ThreadHost, type ThreadHostOptions } from '../../runtime/thread-host.js';
 import { eventually, rejectionOf, threadSpec } from './helpers.js';
 
 type Tally = Record<string, number>;
+type ThreadSpecList = ReturnType<typeof threadSpec>[];
 
 const hosts: { host: ThreadHost; dir: string }[] = [];
 
@@ -370,5 +371,61 @@ describe('ThreadHost transport', () => {
     expect((await host.metrics('c')).overflows).toBe(4);
     host.resume('c');
     expect(await host.ask('c', { cmd: 'count' })).toBe(5);
+  });
+});
+
+describe('ThreadHost busy polling', () => {
+  const exchange = (host: ThreadHost, count: number) =>
+    host.ask<number[]>('blaster', { cmd: 'askLatency', to: 'echo', count }, { timeoutMs: 60_000 });
+  const pair = (extra: ThreadSpecList = []) => [
+    threadSpec('blaster', 'blaster', { group: 'a' }),
+    threadSpec('echo', 'echo', { group: 'b' }),
+    ...extra,
+  ];
+
+  it('a request/response exchange is taken by polling when it is on, and never when it is off', async () => {
+    const on = newHost({ busyPollUs: 1_000 });
+    on.supervise({ id: 'root', children: pair() });
+    expect(await exchange(on, 2_000)).toHaveLength(2_000);
+    const polled = await on.transportByGroup();
+    expect(polled.b!.busyPollUs).toBe(1_000);
+    // Each ask and each reply is one frame. How many are polled depends on the load on the
+    // machine (a descheduled thread takes what queued up as events); on an idle one, nearly all.
+    expect(polled.b!.framesPolled).toBeGreaterThan(0);
+    expect(polled.a!.framesPolled).toBeGreaterThan(0);
+
+    const off = newHost({ busyPollUs: 0 });
+    off.supervise({ id: 'root', children: pair() });
+    expect(await exchange(off, 500)).toHaveLength(500);
+    const woken = await off.transportByGroup();
+    expect(woken.b).toMatchObject({ busyPollUs: 0, framesPolled: 0 });
+    expect(woken.b!.framesWoken).toBeGreaterThanOrEqual(500);
+  });
+
+  it('timers and other actors on a polling thread still run while an exchange keeps it busy', async () => {
+    const host = newHost({ busyPollUs: 1_000 });
+    host.supervise({ id: 'root', children: pair([threadSpec('slow', 'slow', { group: 'b' })]) });
+    let exchangeDone = false;
+    const run = exchange(host, 20_000).then((r) => ((exchangeDone = true), r));
+    await eventually(async () => ((await host.transportByGroup()).b!.framesPolled > 100 ? true : undefined), 10_000, 'polling to start');
+    // A 5 ms timer on the busy thread fires long before 20,000 round trips are over.
+    expect(await host.ask('slow', { cmd: 'slow', ms: 5, value: 'on time' })).toBe('on time');
+    expect(exchangeDone).toBe(false);
+    expect(await run).toHaveLength(20_000);
+  });
+
+  it("'auto' polls while every worker can have a core, and stops once workers outnumber cores", async () => {
+    const host = newHost({ busyPollUs: 'auto' });
+    host.supervise({ id: 'root', children: [threadSpec('e0', 'echo', { group: 'g0' })] });
+    expect(await host.ask('e0', 'hi')).toBe('hi');
+    await host.settled();
+    expect((await host.transportByGroup()).g0!.busyPollUs).toBe(AUTO_BUSY_POLL_US);
+    const more = Array.from({ length: availableParallelism() }, (_, i) => threadSpec(`e${i + 1}`, 'echo', { group: `g${i + 1}` }));
+    host.supervise({ id: 'more', children: more });
+    for (const s of more) expect(await host.ask(s.id, 'hi')).toBe('hi');
+    await host.settled();
+    const stats = await host.transportByGroup();
+    expect(Object.keys(stats)).toHaveLength(availableParallelism() + 1);
+    for (const s of Object.values(stats)) expect(s.busyPollUs).toBe(0);
   });
 });
