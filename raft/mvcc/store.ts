@@ -7,7 +7,9 @@
  *   (a delete writes a tombstone record) as a `RecordRow` array: a msgpack'd object would carry
  *   its six field names in every record, a third of a 100-byte value's record;
  * - backend table `meta`: `state` {revision, compactRevision, appliedIndex}, `lease/<id>` per
- *   lease, `client/<id>` per deduplicated client.
+ *   lease, `client/<id>` per deduplicated client as of the last checkpoint of the dedup table,
+ *   and `clientjournal/<n>`: each batch's client changes since then, in one record (see
+ *   persistBatch).
  *
  * `applyEntries` applies committed log entries in ONE backend write batch, with the applied index
  * in the same batch, so a crash leaves either all of the batch or none of it; entries at or below
@@ -171,18 +173,27 @@ export interface MvccOptions {
    * snapshots, so replicas may differ in its progress. Default 1,000.
    */
   compactionBatchRecords?: number;
+  /**
+   * Client changes the journal takes before the dedup table is checkpointed: every client changed
+   * since the last checkpoint rewritten as its own record, and the journal emptied (see
+   * persistBatch). Invisible to reads and snapshots. Default 65,536.
+   */
+  clientJournalLimit?: number;
 }
 
 const defaults: Required<MvccOptions> = {
   dedupIdleRevisions: 5_000_000,
   maxDedupClients: 10_000,
   compactionBatchRecords: 1_000,
+  clientJournalLimit: 65_536,
 };
 
 const emptyValue = new Uint8Array(0);
 const stateKey = 'state';
 const leasePrefix = 'lease/';
 const clientPrefix = 'client/';
+const journalPrefix = 'clientjournal/';
+const journalKey = (n: number) => journalPrefix + n.toString(16).padStart(12, '0');
 /** One past every key starting with a prefix ending in '/'. */
 const prefixUpper = (p: string) => p.slice(0, -1) + '0';
 
@@ -222,6 +233,10 @@ export class MvccStore {
   private sub = 0;
   // Per-batch sets of meta records to rewrite or remove.
   private readonly dirtyClients = new Set<string>();
+  /** The client journal: its next record number, the changes it holds, and their clients. */
+  private journalNext = 0;
+  private journalChanges = 0;
+  private readonly journaled = new Set<string>();
   private readonly dirtyLeases = new Set<number>();
   private readonly listeners: MvccListener[] = [];
   private broken: Error | null = null;
@@ -831,10 +846,19 @@ export class MvccStore {
       compactRevision: this.compactRev,
       appliedIndex: this.applied,
     } satisfies MetaState);
-    for (const client of this.dirtyClients) {
-      const r = this.clients.get(client);
-      if (r === undefined) this.meta.remove(clientPrefix + client);
-      else this.meta.put(clientPrefix + client, r);
+    // One record for all of the batch's client changes: with a client per write, a record per
+    // client would double the backend writes of the apply path.
+    if (this.dirtyClients.size > 0) {
+      if (this.journalChanges + this.dirtyClients.size > this.options.clientJournalLimit) this.checkpointClients();
+      else {
+        const rows: (string | ClientRecord | null)[] = [];
+        for (const client of this.dirtyClients) {
+          rows.push(client, this.clients.get(client) ?? null);
+          this.journaled.add(client);
+        }
+        this.meta.put(journalKey(this.journalNext++), rows);
+        this.journalChanges += this.dirtyClients.size;
+      }
     }
     this.dirtyClients.clear();
     for (const id of this.dirtyLeases) {
@@ -843,6 +867,20 @@ export class MvccStore {
       else this.meta.put(leasePrefix + id, { id, ttlSeconds: l.ttlSeconds, remainingTtlSeconds: l.remainingTtlSeconds });
     }
     this.dirtyLeases.clear();
+  }
+
+  /** Rewrites every client changed since the last checkpoint as its own record; empties the journal. */
+  private checkpointClients(): void {
+    for (const client of this.dirtyClients) this.journaled.add(client);
+    for (const client of this.journaled) {
+      const r = this.clients.get(client);
+      if (r === undefined) this.meta.remove(clientPrefix + client);
+      else this.meta.put(clientPrefix + client, r);
+    }
+    for (let n = 0; n < this.journalNext; n++) this.meta.remove(journalKey(n));
+    this.journalNext = 0;
+    this.journalChanges = 0;
+    this.journaled.clear();
   }
 
   private load(): void {
@@ -859,12 +897,29 @@ export class MvccStore {
     return out;
   }
 
+  /** The checkpointed dedup table with the journal's changes replayed over it, in order. */
   private readMetaClients(): [string, ClientRecord][] {
-    const out: [string, ClientRecord][] = [];
+    const table = new Map<string, ClientRecord>();
     for (const { key, value } of this.meta.range({ start: clientPrefix, end: prefixUpper(clientPrefix) })) {
-      out.push([(key as string).slice(clientPrefix.length), value as ClientRecord]);
+      table.set((key as string).slice(clientPrefix.length), value as ClientRecord);
     }
-    return out;
+    this.journalNext = 0;
+    this.journalChanges = 0;
+    this.journaled.clear();
+    for (const { key, value } of this.meta.range({ start: journalPrefix, end: prefixUpper(journalPrefix) })) {
+      assert(key === journalKey(this.journalNext), `client journal record ${String(key)} follows record ${this.journalNext - 1}`);
+      const rows = value as (string | ClientRecord | null)[];
+      for (let i = 0; i < rows.length; i += 2) {
+        const client = rows[i] as string;
+        const r = rows[i + 1] as ClientRecord | null;
+        if (r === null) table.delete(client);
+        else table.set(client, r);
+        this.journaled.add(client);
+      }
+      this.journalNext++;
+      this.journalChanges += rows.length / 2;
+    }
+    return [...table];
   }
 
   /** Rebuilds every in-memory structure from persisted pieces (open and restore). */
@@ -975,6 +1030,10 @@ export class MvccStore {
     }
     this.dirtyClients.clear();
     this.dirtyLeases.clear();
+    // The restore removed every meta record, the journal's included.
+    this.journalNext = 0;
+    this.journalChanges = 0;
+    this.journaled.clear();
     for (const l of this.listeners) l.restored();
   }
 

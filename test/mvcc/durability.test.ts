@@ -10,7 +10,8 @@ import { batches, keys, step, toEntries } from './gen.js';
 import { plain } from './model.js';
 import { WatchHub } from '../../raft/mvcc/watch.js';
 
-const options: MvccOptions = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2 };
+// A small client journal: batches alternate between journaling and checkpointing the dedup table.
+const options: MvccOptions = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2, clientJournalLimit: 4 };
 const root = mkdtempSync(join(tmpdir(), 'mvcc-durability-'));
 let dirs = 0;
 afterAll(() => rmSync(root, { recursive: true, force: true }));

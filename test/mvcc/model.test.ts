@@ -6,7 +6,7 @@ import type { RangeResponse, WatchEvent } from '../../raft/mvcc/commands.js';
 import { batches, keys, step, toEntries } from './gen.js';
 import { Model, plain, type ModelResult } from './model.js';
 
-const options: Required<MvccOptions> = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2 };
+const options: Required<MvccOptions> = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2, clientJournalLimit: 4 };
 
 function withoutPrevKv(events: WatchEvent[]): WatchEvent[] {
   return events.map((e) => ({ type: e.type, kv: e.kv }));
