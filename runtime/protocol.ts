@@ -62,6 +62,7 @@ export interface TransportStats {
   busyPollUs: number;
   framesPolled: number;
   framesWoken: number;
+  framesOut: number;
   pollsEmpty: number;
   decodeErrors: number;
 }

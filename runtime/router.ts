@@ -45,6 +45,8 @@ export class Router {
   /** Frames taken by busy polling, and frames that arrived as events (a wake-up if the thread slept). */
   framesPolled = 0;
   framesWoken = 0;
+  /** Frames posted to other threads. */
+  framesOut = 0;
   /** Polls that spun their whole budget and found nothing (CPU spent for no frame). */
   pollsEmpty = 0;
   readonly platform: CellPlatform;
@@ -236,6 +238,7 @@ export class Router {
       const port = this.ports.get(slot);
       if (!port) continue; // that worker is gone; its actors are reported down separately
       try {
+        this.framesOut++;
         port.postMessage(frame, [frame]);
       } catch (err) {
         this.options.logger.warn({ err, slot }, 'frame could not be posted');

@@ -85,6 +85,7 @@ const control: WorkerControl = {
     busyPollUs: router.busyPollUs,
     framesPolled: router.framesPolled,
     framesWoken: router.framesWoken,
+    framesOut: router.framesOut,
     pollsEmpty: router.pollsEmpty,
     decodeErrors: router.decodeErrors,
   }),
