@@ -54,6 +54,8 @@ export interface WorkerControl {
   ping(): number;
   /** This thread's transport counters and busy-poll budget (see Router.setBusyPoll). */
   transport(): TransportStats;
+  /** CPU time this thread has used, in ms (user, system), or null where the OS does not say. */
+  cpu(): { userMs: number; systemMs: number } | null;
   /** This thread's V8 heap, in bytes. */
   heap(): { usedBytes: number; totalBytes: number; externalBytes: number };
 }

@@ -389,6 +389,17 @@ export class ThreadHost extends Host {
     return out;
   }
 
+  /** CPU time each live worker's thread has used, by placement group (empty where the OS does not say). */
+  async cpuByGroup(): Promise<Record<string, { userMs: number; systemMs: number }>> {
+    const out: Record<string, { userMs: number; systemMs: number }> = {};
+    for (const w of this.slots.values()) {
+      if (w.gone) continue;
+      const c = await w.control.cpu();
+      if (c) out[w.group] = c;
+    }
+    return out;
+  }
+
   /** Transport counters of each live worker, by placement group. */
   async transportByGroup(): Promise<Record<string, TransportStats>> {
     const out: Record<string, TransportStats> = {};

@@ -2,7 +2,7 @@
  * The entry point of every ThreadHost worker: it hosts the actor cells of one placement group,
  * talks to its peers over direct MessageChannels, and takes control messages from the host.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -73,6 +73,22 @@ async function spawn(spec: ActorSpec, incarnation: number): Promise<void> {
   void cell.start();
 }
 
+/** This thread's CPU time from /proc/thread-self/stat (Linux), read on this thread. */
+function threadCpu(): { userMs: number; systemMs: number } | null {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+    // Fields after the command name (which may hold spaces) start after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 1000 / CLOCK_TICKS_PER_S;
+    return { userMs: Number(fields[11]) * tick, systemMs: Number(fields[12]) * tick };
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: Linux reports thread times in 1/100 s on every architecture Node runs on. */
+const CLOCK_TICKS_PER_S = 100;
+
 const control: WorkerControl = {
   status: (id) => router.cells.get(id)?.status() ?? { actor: id, state: 'dead' },
   metrics: (id) => {
@@ -89,6 +105,7 @@ const control: WorkerControl = {
     pollsEmpty: router.pollsEmpty,
     decodeErrors: router.decodeErrors,
   }),
+  cpu: threadCpu,
   heap: () => {
     const h = getHeapStatistics();
     return { usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory };
