@@ -22,6 +22,7 @@ import {
   type Message,
   type Ready,
   type Snapshot,
+  type SnapshotMetadata,
 } from '../raft/core/index.js';
 import { decodeProposal, encodeProposal, isError, type Proposal, type Response } from '../raft/mvcc/commands.js';
 import { MvccStore } from '../raft/mvcc/store.js';
@@ -52,6 +53,12 @@ export interface PeerArgs {
    * --plant NAME`). Never set it outside tests and campaigns. See PlantedBug.
    */
   plantedBug?: PlantedBug;
+  /**
+   * TEST ONLY: every incarnation crashes the first time it reaches this point, to show recovery
+   * from a crash there: `snapshot-install`, between replacing the state machine and resetting
+   * the log.
+   */
+  crashAt?: 'snapshot-install';
 }
 
 /**
@@ -241,7 +248,10 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function installSnapshot(snap: Snapshot, hs: Ready['hardState']): void {
-    mvcc.restore(snap.data);
+    // The state machine first, with the snapshot's metadata: a crash before the log is reset is
+    // finished on the next start (see onStart).
+    mvcc.restore(snap.data, snap.metadata);
+    if (args.crashAt === 'snapshot-install' && snapshotsInstalled === 0) throw new Error('injected crash inside a snapshot install');
     log.resetToSnapshot(snap.metadata, hs);
     storage.applySnapshot(snap);
     applied = snap.metadata.index;
@@ -513,7 +523,15 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       log = new DiskLog(raftStore, `${raftStore.dir ?? 'memory'}`);
       const fresh = log.claim({ clusterId: args.clusterId, memberId: ctx.self }) === 'new';
       mvcc = MvccStore.open(ctx.store('mvcc', { sync: false }));
-      const loaded = log.load(mvcc.appliedIndex);
+      let loaded = log.load(mvcc.appliedIndex);
+      const restored = mvcc.restoredFrom as SnapshotMetadata | null;
+      if (restored && restored.index === mvcc.appliedIndex && loaded.hardState.commit < restored.index) {
+        // The state machine holds a snapshot the log does not know of: a crash came between the
+        // two halves of its install. Finish it: the log restarts at the snapshot.
+        ctx.log.warn({ index: restored.index, commit: loaded.hardState.commit }, 'finishing a snapshot install a crash interrupted');
+        log.resetToSnapshot(restored, { ...loaded.hardState, commit: restored.index });
+        loaded = log.load(mvcc.appliedIndex);
+      }
       watches = new WatchHub(mvcc, {
         // Ids unique across restarts: a notice from a watch of an earlier incarnation, still in
         // flight, can never be mistaken for one of this incarnation's watches.

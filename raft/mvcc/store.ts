@@ -190,6 +190,7 @@ const defaults: Required<MvccOptions> = {
 
 const emptyValue = new Uint8Array(0);
 const stateKey = 'state';
+const restoredKey = 'restoredFrom';
 const leasePrefix = 'lease/';
 const clientPrefix = 'client/';
 const journalPrefix = 'clientjournal/';
@@ -1002,8 +1003,20 @@ export class MvccStore {
     };
   }
 
-  /** Replaces the whole state with a snapshot's, in one atomic backend batch. */
-  restore(bytes: Uint8Array): void {
+  /**
+   * What the last `restore` was given as its origin (the Raft snapshot's metadata), written in
+   * the same batch as the restored state; null if the state never came from a snapshot.
+   */
+  get restoredFrom(): unknown {
+    return this.meta.get(restoredKey) ?? null;
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's, in one atomic backend batch. `origin` is kept
+   * with it (see restoredFrom): whoever must finish the install after a crash can tell where the
+   * state came from.
+   */
+  restore(bytes: Uint8Array, origin: unknown = null): void {
     this.checkUsable();
     const data = decodeSnapshot(bytes);
     const kvKeys = [...this.kv.range({})].map((e) => e.key);
@@ -1020,6 +1033,7 @@ export class MvccStore {
           appliedIndex: data.appliedIndex,
         };
         this.meta.put(stateKey, state);
+        if (origin !== null) this.meta.put(restoredKey, origin);
         for (const l of data.leases) this.meta.put(leasePrefix + l.id, l);
         for (const [client, r] of data.clients) this.meta.put(clientPrefix + client, r);
         this.loadState(state, pairs, data.leases, data.clients);

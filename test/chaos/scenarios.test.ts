@@ -151,6 +151,24 @@ describe('classic Raft scenarios with the real peer actor', () => {
     await sim.shutdown();
   });
 
+  it('a peer that crashes between restoring a snapshot and resetting its log finishes the install on restart', async () => {
+    const sim = await startStore(16, { snapshotEveryEntries: 20, keepEntries: 5, snapshotChunkBytes: 256, crashAt: 'snapshot-install' });
+    const c = client(sim, 'w');
+    const leader = await leaderOf(sim);
+    const lagging = peers.find((p) => p !== leader)!;
+    sim.crash(lagging, { restart: 'manual' });
+    for (let i = 0; i < 150; i++) await c.put(`/s/${i % 15}`, `v${i}`);
+    // It crashes inside the install; the supervisor restarts it, and it must not need another.
+    sim.restart(lagging);
+    const digests = await converged(sim);
+    expectSameState(digests);
+    expect((await sim.metrics(lagging)).restarts).toBeGreaterThanOrEqual(2);
+    for (let i = 150; i < 160; i++) await c.put(`/s/${i % 15}`, `v${i}`);
+    expectSameState(await converged(sim));
+    expect(text((await client(sim, 'r', [lagging]).range('/s/9', { serializable: true }).then((r) => (r as { kvs: { value: Uint8Array }[] }).kvs[0]?.value)))).toBe('v159');
+    await sim.shutdown();
+  });
+
   it('a partitioned follower catches up by snapshot too, and restarts after snapshots lose or reorder nothing', async () => {
     const sim = await startStore(15, { snapshotEveryEntries: 20, keepEntries: 5 });
     const c = client(sim, 'w');
