@@ -119,6 +119,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   const outgoing = new Map<string, { to: string; timer: number }>();
   let snapSeq = 0;
   let snapshotsInstalled = 0;
+  /** A compaction waits for the state machine's fsync. */
+  let compacting = false;
   /** Where the Ready loop's time goes (cumulative; served in status for benchmarks). */
   const work = { readies: 0, entriesPersisted: 0, entriesApplied: 0, persistMs: 0, applyMs: 0 };
 
@@ -345,13 +347,37 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function maybeCompact(): void {
-    if (applied - compactedAt < snapshotEvery + keepEntries) return;
+    if (compacting || applied - compactedAt < snapshotEvery + keepEntries) return;
     const index = applied - keepEntries;
-    const term = storage.term(index);
-    const meta = { index, term, confState };
+    const meta = { index, term: storage.term(index), confState };
+    if (mvcc.backend.sync) return compactLog(meta);
+    // The state machine's writes skip fsync (the log is what makes them durable): the log may
+    // drop entries only once their effect is on disk, or a machine crash could lose both.
+    compacting = true;
+    const resume = (fn: () => void) => {
+      try {
+        ctx.setTimer(0, fn);
+      } catch {
+        /* this incarnation is gone */
+      }
+    };
+    mvcc.backend.flush().then(
+      () =>
+        resume(() => {
+          compacting = false;
+          if (meta.index > compactedAt) compactLog(meta);
+        }),
+      (err) =>
+        resume(() => {
+          throw err;
+        }),
+    );
+  }
+
+  function compactLog(meta: SnapshotMetadata): void {
     log.compact(meta);
-    storage.compact(index);
-    compactedAt = index;
+    storage.compact(meta.index);
+    compactedAt = meta.index;
   }
 
   /** The core asks for a snapshot only to catch up a follower: make one of the applied state. */
@@ -415,6 +441,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       voters: [...confState.voters],
       learners: [...confState.learners],
       lastIndex: storage.lastIndex(),
+      compactedAt,
       snapshotsInstalled,
       work: { ...work, persistMs: Math.round(work.persistMs), applyMs: Math.round(work.applyMs) },
     };

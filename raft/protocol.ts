@@ -58,6 +58,8 @@ export interface PeerStatus {
   voters: string[];
   learners: string[];
   lastIndex: number;
+  /** The log holds entries after this index (compaction or an installed snapshot). */
+  compactedAt: number;
   /** Snapshots received from a leader and installed since this peer started. */
   snapshotsInstalled: number;
   /** Cumulative Ready-loop work: batches, entries persisted and applied, and ms spent on each. */

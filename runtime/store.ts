@@ -231,7 +231,9 @@ export class LmdbStore implements DurableStore {
   }
 
   flush(): Promise<void> {
-    return this.env.flushed;
+    if (this.sync) return Promise.resolve(); // every write was fsync'd already
+    // An fdatasync of the environment, on lmdb's own thread.
+    return new Promise((resolve, reject) => this.env.sync((err: unknown) => (err ? reject(err) : resolve())));
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@
 // an unreliable network. All on SimHost, so each one replays from its seed.
 import { describe, expect, it } from 'vitest';
 import { SimHost } from '../../runtime/sim.js';
+import { MemoryStore } from '../../runtime/store.js';
 import type { PeerArgs } from '../../actors/etcd-peer.js';
 import { StoreClient, StoreError } from '../../raft/client.js';
 import type { PeerDigest, PeerStatus } from '../../raft/protocol.js';
@@ -167,6 +168,26 @@ describe('classic Raft scenarios with the real peer actor', () => {
     expectSameState(await converged(sim));
     expect(text((await client(sim, 'r', [lagging]).range('/s/9', { serializable: true }).then((r) => (r as { kvs: { value: Uint8Array }[] }).kvs[0]?.value)))).toBe('v159');
     await sim.shutdown();
+  });
+
+  it('the log drops entries only once the state machine holding their effect is on disk', async () => {
+    // The state machine's store skips fsync; hold every flush of it until the test lets go.
+    const flush = MemoryStore.prototype.flush;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    MemoryStore.prototype.flush = () => gate;
+    try {
+      const sim = await startStore(17, { snapshotEveryEntries: 20, keepEntries: 5 });
+      const c = client(sim, 'w');
+      for (let i = 0; i < 60; i++) await c.put(`/c/${i % 6}`, `v${i}`);
+      for (const p of peers) expect((await status(sim, p)).compactedAt).toBe(0);
+      release();
+      await sim.sleep(50);
+      for (const p of peers) expect((await status(sim, p)).compactedAt).toBeGreaterThan(0);
+      await sim.shutdown();
+    } finally {
+      MemoryStore.prototype.flush = flush;
+    }
   });
 
   it('a partitioned follower catches up by snapshot too, and restarts after snapshots lose or reorder nothing', async () => {
