@@ -193,9 +193,14 @@ export type IndexVisitor = (key: string, ki: KeyIndex) => boolean | void;
  * and `restore` (a key held as a bare revision gets a fresh object that the index does not keep).
  */
 export class TreeIndex {
-  private tree: BTreeT<string, Slot> = new BTree<string, Slot>(undefined, compareStrings);
+  /**
+   * The keys in order, for ranges: a sorted set (a B+ tree whose values are all undefined
+   * shares one values array, 8 bytes a key less than a map would take).
+   */
+  private tree: BTreeT<string, undefined> = new BTree<string, undefined>(undefined, compareStrings);
+  /** Key → slot, for point lookups (a hash lookup; a tree lookup compares long keys char by char). */
   private readonly map = new Map<string, Slot>();
-  private readonly pair: [string, Slot] = ['', 0];
+  private readonly pair: [string, undefined] = ['', undefined];
 
   get size(): number {
     return this.map.size;
@@ -206,9 +211,9 @@ export class TreeIndex {
     return slot === undefined ? undefined : expand(slot);
   }
 
-  private set(key: string, slot: Slot): void {
+  private insert(key: string, slot: Slot): void {
     this.map.set(key, slot);
-    this.tree.set(key, slot);
+    this.tree.set(key, undefined);
   }
 
   /** The key's KeyIndex, kept by the index from now on (a bare revision becomes an object). */
@@ -216,7 +221,7 @@ export class TreeIndex {
     const slot = this.map.get(key);
     if (slot === undefined || typeof slot !== 'number') return slot;
     const ki = expand(slot);
-    this.set(key, ki);
+    this.map.set(key, ki);
     return ki;
   }
 
@@ -225,7 +230,7 @@ export class TreeIndex {
     const ki = this.held(key);
     if (ki === undefined) {
       const created = new KeyIndex(main, sub, main, 1);
-      this.set(key, sub === 0 ? main : created);
+      this.insert(key, sub === 0 ? main : created);
       return created;
     }
     ki.put(main, sub);
@@ -239,7 +244,7 @@ export class TreeIndex {
     if (ki !== undefined) ki.append(main, s, createRevision, version);
     else {
       const created = new KeyIndex(main, s, createRevision, version);
-      this.set(key, shrink(created) ?? created);
+      this.insert(key, shrink(created) ?? created);
     }
   }
 
@@ -263,22 +268,23 @@ export class TreeIndex {
     const all = rangeEnd === '\0';
     if (!all && rangeEnd <= key) return;
     const pair = this.pair;
+    const map = this.map;
     if (!reverse) {
-      const it = this.tree.entries(key, pair as unknown as (string | Slot)[]);
+      const it = this.tree.entries(key, pair as unknown as (string | undefined)[]);
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, slot] = r.value;
+        const k = r.value[0];
         if (!all && k >= rangeEnd) return;
-        if (visit(k, expand(slot)) === false) return;
+        if (visit(k, expand(map.get(k)!)) === false) return;
       }
     } else {
       const high = all ? this.tree.maxKey() : rangeEnd;
       if (high === undefined) return;
-      const it = this.tree.entriesReversed(high, pair as unknown as (string | Slot)[]);
+      const it = this.tree.entriesReversed(high, pair as unknown as (string | undefined)[]);
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, slot] = r.value;
+        const k = r.value[0];
         if (!all && k >= rangeEnd) continue;
         if (k < key) return;
-        if (visit(k, expand(slot)) === false) return;
+        if (visit(k, expand(map.get(k)!)) === false) return;
       }
     }
   }
@@ -288,24 +294,21 @@ export class TreeIndex {
    * holding keys left with one fresh revision as bare numbers again.
    */
   compact(atRev: number): void {
-    const low = this.tree.minKey();
-    const high = this.tree.maxKey();
-    if (low === undefined || high === undefined) return;
-    this.tree.editRange(low, high, true, (k, slot) => {
-      if (typeof slot === 'number') return undefined; // one live revision: compaction keeps it
+    // Deleting the entry being visited and replacing values are both allowed while iterating a Map.
+    for (const [k, slot] of this.map) {
+      if (typeof slot === 'number') continue; // one live revision: compaction keeps it
       if (!slot.compact(atRev)) {
         this.map.delete(k);
-        return { delete: true };
+        this.tree.delete(k);
+        continue;
       }
       const bare = shrink(slot);
-      if (bare === null) return undefined;
-      this.map.set(k, bare);
-      return { value: bare };
-    });
+      if (bare !== null) this.map.set(k, bare);
+    }
   }
 
   clear(): void {
-    this.tree = new BTree<string, Slot>(undefined, compareStrings);
+    this.tree = new BTree<string, undefined>(undefined, compareStrings);
     this.map.clear();
   }
 }
