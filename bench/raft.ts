@@ -73,6 +73,37 @@ async function writeCase(c: Cluster, concurrency: number, valueBytes: number, du
   };
 }
 
+const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+
+/** Longest wait for the store to come to rest after the fill (full run). */
+const REST_WAIT_MS = 90_000;
+/** V8 gives back what a write burst left once its threads have idled for a while: wait at least this. */
+const REST_MIN_MS = 45_000;
+
+/**
+ * Resident memory once the store, holding its keys and taking no writes, has come to rest: V8's
+ * memory reducer collects the fill's garbage and shrinks the heaps some tens of seconds after
+ * the writes stop. Samples every 2 s; done once at least REST_MIN_MS (scaled like the wait)
+ * passed and the figure has not fallen for 10 s. Reports the last sample.
+ */
+async function atRest(c: Cluster, maxWaitMs: number): Promise<{ rssMb: number; waitedMs: number }> {
+  const t0 = c.host.now();
+  const minMs = Math.min(maxWaitMs, (REST_MIN_MS * maxWaitMs) / REST_WAIT_MS);
+  let last = rssMb();
+  let low = last;
+  let lowAt = t0;
+  for (;;) {
+    const now = c.host.now();
+    if (now - t0 >= maxWaitMs || (now - t0 >= minMs && now - lowAt >= 10_000)) return { rssMb: last, waitedMs: now - t0 };
+    await c.host.sleep(Math.min(2_000, maxWaitMs));
+    last = rssMb();
+    if (last < low - 4) {
+      low = last;
+      lowAt = c.host.now();
+    }
+  }
+}
+
 async function failover(c: Cluster, rounds: number): Promise<number[]> {
   const client = hostClient(c.host, c.peers, `failover-${process.pid}`);
   const times: number[] = [];
@@ -123,7 +154,10 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
   const keys = scaled(1_000_000, args, 2_000);
   c = await startCluster(3, true);
   const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
-  const rssMb = process.memoryUsage().rss / 1024 / 1024;
+  const rssAfterFillMb = rssMb();
+  const heapsAfterFill = await c.host.heapByGroup();
+  const peerHeapAfterFillMb = c.peers.map((p) => heapsAfterFill[p]?.usedMb ?? 0);
+  const rest = await atRest(c, scaled(REST_WAIT_MS, args, 0));
   const heaps = await c.host.heapByGroup();
   const peerHeapMb = c.peers.map((p) => heaps[p]?.usedMb ?? 0);
   await stopCluster(c);
@@ -145,7 +179,9 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     failover_ms_max: Math.round(failoverTimes[failoverTimes.length - 1]!),
     ceiling_msgs_per_s: Math.round(ceiling),
     ratio_to_ceiling: Number((best(true) / ceiling).toPrecision(3)),
-    rss_mb: Math.round(rssMb),
+    rss_mb: Math.round(rest.rssMb),
+    rss_mb_after_fill: Math.round(rssAfterFillMb),
+    rest_wait_s: Math.round(rest.waitedMs / 1000),
     heap_mb_per_peer_max: Math.max(...peerHeapMb),
     memory_keys: fill.ops,
   };
@@ -154,8 +190,10 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     ['failover median / max (ms)', `${result.failover_ms_median} / ${result.failover_ms_max}`],
     ['raw channel ceiling (msgs/s)', fmt(ceiling)],
     ['durable writes / ceiling', result.ratio_to_ceiling],
-    [`resident memory with ${fmt(fill.ops)} keys (MB, whole process)`, result.rss_mb],
+    [`resident memory with ${fmt(fill.ops)} keys (MB, whole process), at rest after ${result.rest_wait_s} s`, result.rss_mb],
     ['  of which V8 heap per peer (MB)', peerHeapMb.join(' / ')],
+    ['resident memory right after the fill (MB)', result.rss_mb_after_fill],
+    ['  of which V8 heap per peer (MB)', peerHeapAfterFillMb.join(' / ')],
   ]);
   return result;
 }

@@ -30,6 +30,9 @@ describe('benchmarks keep their output contract', () => {
       'ratio_to_raw',
       'ask_p50_us',
       'ask_p99_us',
+      'ask_p50_us_no_polling',
+      'raw_msgpack_msgs_per_s_100b_coalesced',
+      'ratio_to_raw_msgpack',
       'sim_events_per_s',
     ]);
   });
@@ -47,6 +50,7 @@ describe('benchmarks keep their output contract', () => {
       'ceiling_msgs_per_s',
       'ratio_to_ceiling',
       'rss_mb',
+      'rss_mb_after_fill',
     ]);
   });
 
