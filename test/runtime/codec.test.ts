@@ -1,3 +1,4 @@
+import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ASK, REPLY, REPLY_ERROR, SEND, decodeFrame, encodeFrame, encodeValue, type Envelope } from '../../runtime/codec.js';
@@ -32,6 +33,22 @@ describe('codec', () => {
     port2.close();
     expect(frame2.byteLength).toBe(0);
     expect(decodeFrame(frame)).toEqual(first);
+  });
+
+  it('names the keys of a repeated object shape once per frame, and every frame decodes alone', () => {
+    const reply = (i: number) => ({ ok: true, result: { type: 'put', revision: 100 + i } });
+    const a: Envelope[] = Array.from({ length: 200 }, (_, i) => [REPLY, 'c', 'p', i + 1, reply(i)] as Envelope);
+    const b: Envelope[] = [[SEND, 'q', 'p', 0, { other: 'shape' }], ...a.slice(0, 3), [SEND, 'q', 'p', 0, { other: 'again' }]];
+    const fa = encodeFrame(a);
+    const fb = encodeFrame(b);
+    // The field names appear once in the frame, not once per reply.
+    expect(Buffer.from(fa).toString('latin1').split('revision').length - 1).toBe(1);
+    // Out of order, repeatedly, and with a decoder that has never seen another frame.
+    expect(decodeFrame(fb)).toEqual(b);
+    expect(decodeFrame(fa)).toEqual(a);
+    expect(decodeFrame(fb)).toEqual(b);
+    const fresh = new Unpackr({ useRecords: true, moreTypes: false }).unpack(new Uint8Array(fb)) as unknown[];
+    expect(fresh[fresh.length - 1]).toEqual({ other: 'again' });
   });
 
   it('decodeFrame accepts a Uint8Array view as well as an ArrayBuffer', () => {
