@@ -3,9 +3,11 @@
  * closed-loop clients at concurrency 1, 64 and 1024, values of 100 B and 1 KiB; linearizable
  * reads; failover time after crashing the leader; the raw channel ceiling; resident memory.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ThreadHost } from '../runtime/thread-host.js';
 import type { LoadCommand, LoadResult } from '../actors/kv-load.js';
 import { hostClient, peerSpecs, peerStatuses, waitForLeader } from '../cli/store-cluster.js';
@@ -74,6 +76,47 @@ async function writeCase(c: Cluster, concurrency: number, valueBytes: number, du
 }
 
 const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+
+export interface MemoryResult {
+  keys: number;
+  rssMb: number;
+  rssAfterFillMb: number;
+  waitedMs: number;
+  peerHeapMb: number[];
+  peerHeapAfterFillMb: number[];
+}
+
+/**
+ * Fills a 3-peer durable store with `keys` distinct 100 B keys, then measures this process's
+ * resident memory right after the fill and once at rest (see atRest). Run by raft-memory.ts in
+ * a process of its own.
+ */
+export async function memoryPhase(keys: number, maxWaitMs: number): Promise<MemoryResult> {
+  const c = await startCluster(3, true);
+  const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
+  const rssAfterFillMb = rssMb();
+  const peerHeap = async () => {
+    const heaps = await c.host.heapByGroup();
+    return c.peers.map((p) => heaps[p]?.usedMb ?? 0);
+  };
+  const peerHeapAfterFillMb = await peerHeap();
+  const rest = await atRest(c, maxWaitMs);
+  const peerHeapMb = await peerHeap();
+  await stopCluster(c);
+  return { keys: fill.ops, rssMb: Math.round(rest.rssMb), rssAfterFillMb: Math.round(rssAfterFillMb), waitedMs: rest.waitedMs, peerHeapMb, peerHeapAfterFillMb };
+}
+
+/** memoryPhase in a child process; its JSON result is the last line it prints. */
+async function memoryInChild(keys: number, maxWaitMs: number): Promise<MemoryResult> {
+  const script = fileURLToPath(new URL('./raft-memory.js', import.meta.url));
+  const child = spawn(process.execPath, [script, String(keys), String(maxWaitMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const last = out.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`the memory phase failed (exit ${code}): ${out.slice(-500)}`);
+  return JSON.parse(last) as MemoryResult;
+}
 
 /** Longest wait for the store to come to rest after the fill (full run). */
 const REST_WAIT_MS = 90_000;
@@ -150,17 +193,9 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     await stopCluster(c);
   }
 
-  // Memory: a 3-peer store holding many distinct 100 B keys (1 million in the full run).
-  const keys = scaled(1_000_000, args, 2_000);
-  c = await startCluster(3, true);
-  const fill = await load(c, { concurrency: 256, durationMs: 600_000, valueBytes: 100, keySpace: keys, distinct: true, maxOps: keys, op: 'put', prefix: '/mem/' });
-  const rssAfterFillMb = rssMb();
-  const heapsAfterFill = await c.host.heapByGroup();
-  const peerHeapAfterFillMb = c.peers.map((p) => heapsAfterFill[p]?.usedMb ?? 0);
-  const rest = await atRest(c, scaled(REST_WAIT_MS, args, 0));
-  const heaps = await c.host.heapByGroup();
-  const peerHeapMb = c.peers.map((p) => heaps[p]?.usedMb ?? 0);
-  await stopCluster(c);
+  // Memory: a 3-peer store holding many distinct 100 B keys (1 million in the full run), in a
+  // process of its own, so what the earlier phases left behind does not count.
+  const mem = await memoryInChild(scaled(1_000_000, args, 2_000), scaled(REST_WAIT_MS, args, 0));
 
   printTable(
     'raft: committed writes (closed-loop clients)',
@@ -179,21 +214,21 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     failover_ms_max: Math.round(failoverTimes[failoverTimes.length - 1]!),
     ceiling_msgs_per_s: Math.round(ceiling),
     ratio_to_ceiling: Number((best(true) / ceiling).toPrecision(3)),
-    rss_mb: Math.round(rest.rssMb),
-    rss_mb_after_fill: Math.round(rssAfterFillMb),
-    rest_wait_s: Math.round(rest.waitedMs / 1000),
-    heap_mb_per_peer_max: Math.max(...peerHeapMb),
-    memory_keys: fill.ops,
+    rss_mb: mem.rssMb,
+    rss_mb_after_fill: mem.rssAfterFillMb,
+    rest_wait_s: Math.round(mem.waitedMs / 1000),
+    heap_mb_per_peer_max: Math.max(...mem.peerHeapMb),
+    memory_keys: mem.keys,
   };
   printTable('raft: reads, failover, memory', ['metric', 'value'], [
     ['linearizable reads/s (64 clients)', fmt(readsPerS)],
     ['failover median / max (ms)', `${result.failover_ms_median} / ${result.failover_ms_max}`],
     ['raw channel ceiling (msgs/s)', fmt(ceiling)],
     ['durable writes / ceiling', result.ratio_to_ceiling],
-    [`resident memory with ${fmt(fill.ops)} keys (MB, whole process), at rest after ${result.rest_wait_s} s`, result.rss_mb],
-    ['  of which V8 heap per peer (MB)', peerHeapMb.join(' / ')],
+    [`resident memory with ${fmt(mem.keys)} keys (MB, whole process), at rest after ${result.rest_wait_s} s`, result.rss_mb],
+    ['  of which V8 heap per peer (MB)', mem.peerHeapMb.join(' / ')],
     ['resident memory right after the fill (MB)', result.rss_mb_after_fill],
-    ['  of which V8 heap per peer (MB)', peerHeapAfterFillMb.join(' / ')],
+    ['  of which V8 heap per peer (MB)', mem.peerHeapAfterFillMb.join(' / ')],
   ]);
   return result;
 }

@@ -100,32 +100,39 @@ describe('MvccStore durability', () => {
     );
   });
 
-  it('stores records as rows, and reads a directory whose records are objects (written before rows) the same', async () => {
-    const dir = join(root, `db${dirs++}`);
+  it('stores records as compact rows, and reads directories written with full rows or with objects the same', async () => {
     const entries = toEntries(fc.sample(fc.array(step, { minLength: 40, maxLength: 40 }), { numRuns: 1, seed: 7 })[0]!).map((e) => e.entry);
     const reference = MvccStore.open(new MemoryStore(), options);
     reference.applyEntries(entries.slice(0, 30));
-    let lmdb = LmdbStore.open(dir, { sync: false });
-    MvccStore.open(lmdb, options).applyEntries(entries.slice(0, 30));
-    // Rewrite every record in the object form.
-    const kv = lmdb.table('kv');
-    const rows = [...kv.range()];
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.every((r) => Array.isArray(r.value))).toBe(true);
-    lmdb.write(() => {
-      for (const { key, value } of rows) {
-        const [k, v, createRevision, modRevision, version, lease, tomb] = value as [string, Uint8Array, number, number, number, number, 1?];
-        kv.put(key, { key: k, value: v, createRevision, modRevision, version, lease, ...(tomb === 1 ? { tombstone: true } : {}) });
-      }
-    });
-    await lmdb.close();
-    lmdb = LmdbStore.open(dir, { sync: false });
-    const s = MvccStore.open(lmdb, options);
-    expect(everything(s)).toEqual(everything(reference));
-    expect(s.snapshot()).toEqual(reference.snapshot());
-    expect(s.applyEntries(entries).map(comparable)).toEqual(reference.applyEntries(entries).map(comparable));
-    expect(everything(s)).toEqual(everything(reference));
-    await lmdb.close();
+    type Row = [string, Uint8Array, number, number, number, number, 1?];
+    // How each earlier layout stored a record (the revision in the row; objects before rows).
+    const layouts: Record<string, (row: Row, main: number) => unknown> = {
+      'full rows': ([k, v, create, , version, lease, tomb], main) => [k, v, create === 0 && tomb !== 1 ? main : create, main, version, lease, ...(tomb === 1 ? [1] : [])],
+      objects: ([k, v, create, , version, lease, tomb], main) => ({ key: k, value: v, createRevision: create === 0 && tomb !== 1 ? main : create, modRevision: main, version, lease, ...(tomb === 1 ? { tombstone: true } : {}) }),
+    };
+    for (const [layout, rewrite] of Object.entries(layouts)) {
+      const dir = join(root, `db${dirs++}`);
+      let lmdb = LmdbStore.open(dir, { sync: false });
+      MvccStore.open(lmdb, options).applyEntries(entries.slice(0, 30));
+      const kv = lmdb.table('kv');
+      const rows = [...kv.range()];
+      expect(rows.length).toBeGreaterThan(0);
+      // Compact rows: the revision is the record's key, never written in the row.
+      expect(rows.every((r) => Array.isArray(r.value) && (r.value as Row)[3] === 0)).toBe(true);
+      lmdb.write(() => {
+        for (const { key, value } of rows) kv.put(key, rewrite(value as Row, (key as number[])[0]!));
+      });
+      await lmdb.close();
+      lmdb = LmdbStore.open(dir, { sync: false });
+      const s = MvccStore.open(lmdb, options);
+      expect(everything(s), layout).toEqual(everything(reference));
+      expect(s.snapshot(), layout).toEqual(reference.snapshot());
+      const ref = MvccStore.open(new MemoryStore(), options);
+      ref.applyEntries(entries.slice(0, 30));
+      expect(s.applyEntries(entries).map(comparable), layout).toEqual(ref.applyEntries(entries).map(comparable));
+      expect(everything(s), layout).toEqual(everything(ref));
+      await lmdb.close();
+    }
   });
 
   it('applies a batch atomically: a failure in the middle leaves the state of the batch before', () => {
