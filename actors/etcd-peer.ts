@@ -8,7 +8,7 @@
  */
 import type { Actor, ActorContext } from '../runtime/actor.js';
 import { encodeValue } from '../runtime/codec.js';
-import { DiskLog } from '../raft/disk-log.js';
+import { DataDirError, DiskLog } from '../raft/disk-log.js';
 import {
   MemoryStorage,
   RawNode,
@@ -586,7 +586,17 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       storage.append(loaded.entries);
       // The core reads snapshots of the applied state, made on demand.
       storage.snapshot = snapshotNow;
-      applied = Math.max(mvcc.appliedIndex, compactedAt);
+      if (mvcc.appliedIndex < compactedAt) {
+        // Compaction and snapshot installs keep the state machine at or past the log's start, so
+        // it lost writes that were not on disk (a machine crash): the entries that would rebuild
+        // them are gone. Starting anyway would serve a state missing those writes.
+        throw new DataDirError(
+          `the key-value state in ${mvcc.backend.dir ?? 'memory'} holds entries up to index ${mvcc.appliedIndex}, ` +
+            `but the raft log in ${raftStore.dir ?? 'memory'} starts after index ${compactedAt}: the entries between are gone; ` +
+            `refusing to start (remove this member's directory and add the member again to rebuild it from the others)`,
+        );
+      }
+      applied = mvcc.appliedIndex;
       node = new RawNode(
         {
           id: ctx.self,

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ThreadHost } from '../../runtime/thread-host.js';
 import type { SupervisorEvent } from '../../runtime/supervisor.js';
+import { LmdbStore } from '../../runtime/store.js';
+import type { PeerArgs } from '../../actors/etcd-peer.js';
 import { hostClient, peerSpecs, peerStatuses, superviseStore, waitForLeader } from '../../cli/store-cluster.js';
 
 const peers = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -16,10 +18,10 @@ function newDir(): string {
   return d;
 }
 
-function startStore(dataDir: string, clusterId = 'c1', maxRestarts = 10): ThreadHost {
+function startStore(dataDir: string, clusterId = 'c1', maxRestarts = 10, extra: Partial<PeerArgs> = {}): ThreadHost {
   const host = new ThreadHost({ dataDir, logLevel: 'silent' });
   hosts.push(host);
-  superviseStore(host, peerSpecs(clusterId, peers), { maxRestarts, periodMs: 60_000, backoff: { initialMs: 5, maxMs: 50 } });
+  superviseStore(host, peerSpecs(clusterId, peers, extra), { maxRestarts, periodMs: 60_000, backoff: { initialMs: 5, maxMs: 50 } });
   return host;
 }
 
@@ -88,6 +90,34 @@ describe('store peers on real threads with lmdb', () => {
     expect(crash.reason).toMatch(/corrupted raft log entry \d+ in .*etcd-2\/raft\/wal\/[0-9a-f]{16}\.wal/);
     // The other two still serve every write.
     expect(text((await hostClient(host, peers, 'r').get('/c/4'))?.value)).toBe('x');
+  });
+
+  it('refuses a directory whose key-value state is behind the start of its compacted log', async () => {
+    const dir = newDir();
+    const compacting = { snapshotEveryEntries: 20, keepEntries: 5 };
+    let host = startStore(dir, 'c1', 10, compacting);
+    await waitForLeader(host, peers, 15_000);
+    const client = hostClient(host, peers, 'w1');
+    for (let i = 0; i < 60; i++) await client.put(`/m/${i % 6}`, `v${i}`);
+    // Compaction waits for the state machine's fdatasync, then drops the log's head.
+    await expect.poll(async () => ((await peerStatuses(host, ['etcd-2']))[0] as { compactedAt?: number }).compactedAt ?? 0, { timeout: 10_000 }).toBeGreaterThan(0);
+    await host.shutdown();
+
+    // What a machine crash can do to a state machine whose writes skip fsync: lose its latest.
+    const mvcc = LmdbStore.open(join(dir, 'etcd-2', 'mvcc'), { sync: true });
+    const meta = mvcc.table('meta');
+    const state = meta.get('state') as { appliedIndex: number };
+    mvcc.write(() => meta.put('state', { ...state, appliedIndex: 3 }));
+    await mvcc.close();
+
+    host = startStore(dir, 'c1', 1, compacting);
+    const events: SupervisorEvent[] = [];
+    host.onEvent((e) => events.push(e));
+    await waitForLeader(host, peers, 15_000);
+    await expect.poll(() => events.some((e) => e.type === 'crashed' && e.actor === 'etcd-2'), { timeout: 10_000 }).toBe(true);
+    const crash = events.find((e) => e.type === 'crashed' && e.actor === 'etcd-2') as { reason: string };
+    expect(crash.reason).toMatch(/key-value state in .*etcd-2\/mvcc holds entries up to index 3, but the raft log in .*etcd-2\/raft starts after index \d+/);
+    expect(text((await hostClient(host, peers, 'r').get('/m/5'))?.value)).toBe('v59');
   });
 
   it('refuses a data directory that belongs to another cluster', async () => {
