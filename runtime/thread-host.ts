@@ -178,6 +178,8 @@ export class ThreadHost extends Host {
       workerData: init,
       transferList: [...ports.map(([, p]) => p), controlChannel.port2] as never[],
       name: `actorkube:${group}`,
+      // Descriptors a worker opened (its logs') close when it ends, crashed or not.
+      trackUnmanagedFds: true,
     });
     const w: WorkerSlot = {
       group,

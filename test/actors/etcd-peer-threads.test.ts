@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -118,6 +118,32 @@ describe('store peers on real threads with lmdb', () => {
     const crash = events.find((e) => e.type === 'crashed' && e.actor === 'etcd-2') as { reason: string };
     expect(crash.reason).toMatch(/key-value state in .*etcd-2\/mvcc holds entries up to index 3, but the raft log in .*etcd-2\/raft starts after index \d+/);
     expect(text((await hostClient(host, peers, 'r').get('/m/5'))?.value)).toBe('v59');
+  });
+
+  // Descriptors belong to the process; Node closes those a worker opened when it ends (its
+  // trackUnmanagedFds option, on by default): a crashed peer's log does not leak its descriptor.
+  it('a peer restarted on a new worker after crashes holds one descriptor of its log, not one per crash', async () => {
+    const dir = newDir();
+    const host = startStore(dir);
+    await waitForLeader(host, peers, 15_000);
+    const client = hostClient(host, peers, 'w1');
+    const walDir = realpathSync(join(dir, 'etcd-2', 'raft', 'wal'));
+    const open = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${walDir}/`);
+        } catch {
+          return false;
+        }
+      }).length;
+    for (let round = 0; round < 4; round++) {
+      await client.put('/fd', String(round));
+      // The worker dies with no goodbye; the supervisor starts the peer on a fresh worker.
+      host.crash('etcd-2');
+      const restarted = async () => (await host.metrics('etcd-2').catch(() => ({ restarts: -1 }))).restarts > round && 'role' in (await peerStatuses(host, ['etcd-2']))[0]!;
+      await expect.poll(restarted, { timeout: 10_000 }).toBe(true);
+    }
+    expect(open()).toBe(1);
   });
 
   it('refuses a data directory that belongs to another cluster', async () => {
