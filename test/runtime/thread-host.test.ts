@@ -414,6 +414,20 @@ describe('ThreadHost busy polling', () => {
     expect(await run).toHaveLength(20_000);
   });
 
+  it.skipIf(process.platform !== 'linux')('reports the CPU time of each worker thread, and the busy one used more', async () => {
+    const host = newHost({ busyPollUs: 0 });
+    host.supervise({ id: 'root', children: [...pair(), threadSpec('idle', 'echo', { group: 'c' })] });
+    expect(await host.ask('idle', 'hi')).toBe('hi');
+    const before = await host.cpuByGroup();
+    expect(await exchange(host, 3_000)).toHaveLength(3_000);
+    const after = await host.cpuByGroup();
+    expect(Object.keys(after).sort()).toEqual(['a', 'b', 'c']);
+    const used = (g: string) => after[g]!.userMs + after[g]!.systemMs - before[g]!.userMs - before[g]!.systemMs;
+    // 3,000 asks cost the asker tens of milliseconds; the idle worker answered nothing since.
+    expect(used('a')).toBeGreaterThan(used('c'));
+    expect(used('a')).toBeGreaterThan(0);
+  });
+
   it("'auto' polls while every worker can have a core, and stops once workers outnumber cores", async () => {
     const host = newHost({ busyPollUs: 'auto' });
     host.supervise({ id: 'root', children: [threadSpec('e0', 'echo', { group: 'g0' })] });
