@@ -136,37 +136,38 @@ describe('classic Raft scenarios with the real peer actor', () => {
     await sim.shutdown();
   });
 
-  it('a lagging follower catches up by snapshot once the log it missed was compacted', async () => {
-    const sim = await startStore(14, { snapshotEveryEntries: 20, keepEntries: 5, snapshotChunkBytes: 256 });
+  /**
+   * A follower misses 150 writes while down, more than the compacted log keeps, and comes back:
+   * it can only catch up by snapshot. Returns once every peer applied the same index.
+   */
+  async function lagPastCompaction(seed: number, extra: Partial<PeerArgs> = {}) {
+    const sim = await startStore(seed, { snapshotEveryEntries: 20, keepEntries: 5, snapshotChunkBytes: 256, ...extra });
     const c = client(sim, 'w');
     const leader = await leaderOf(sim);
     const lagging = peers.find((p) => p !== leader)!;
     sim.crash(lagging, { restart: 'manual' });
     for (let i = 0; i < 150; i++) await c.put(`/s/${i % 15}`, `v${i}`);
     sim.restart(lagging);
-    const digests = await converged(sim);
-    expectSameState(digests);
-    const st = await status(sim, lagging);
-    expect(st.snapshotsInstalled).toBeGreaterThanOrEqual(1);
-    expect(text((await client(sim, 'r', [lagging]).range('/s/14', { serializable: true }).then((r) => (r as { kvs: { value: Uint8Array }[] }).kvs[0]?.value)))).toBe('v149');
+    expectSameState(await converged(sim));
+    const lastValue = async (key: string) =>
+      text(await client(sim, 'r', [lagging]).range(key, { serializable: true }).then((r) => (r as { kvs: { value: Uint8Array }[] }).kvs[0]?.value));
+    return { sim, c, lagging, lastValue };
+  }
+
+  it('a lagging follower catches up by snapshot once the log it missed was compacted', async () => {
+    const { sim, lagging, lastValue } = await lagPastCompaction(14);
+    expect((await status(sim, lagging)).snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    expect(await lastValue('/s/14')).toBe('v149');
     await sim.shutdown();
   });
 
   it('a peer that crashes between restoring a snapshot and resetting its log finishes the install on restart', async () => {
-    const sim = await startStore(16, { snapshotEveryEntries: 20, keepEntries: 5, snapshotChunkBytes: 256, crashAt: 'snapshot-install' });
-    const c = client(sim, 'w');
-    const leader = await leaderOf(sim);
-    const lagging = peers.find((p) => p !== leader)!;
-    sim.crash(lagging, { restart: 'manual' });
-    for (let i = 0; i < 150; i++) await c.put(`/s/${i % 15}`, `v${i}`);
     // It crashes inside the install; the supervisor restarts it, and it must not need another.
-    sim.restart(lagging);
-    const digests = await converged(sim);
-    expectSameState(digests);
+    const { sim, c, lagging, lastValue } = await lagPastCompaction(16, { crashAt: 'snapshot-install' });
     expect((await sim.metrics(lagging)).restarts).toBeGreaterThanOrEqual(2);
     for (let i = 150; i < 160; i++) await c.put(`/s/${i % 15}`, `v${i}`);
     expectSameState(await converged(sim));
-    expect(text((await client(sim, 'r', [lagging]).range('/s/9', { serializable: true }).then((r) => (r as { kvs: { value: Uint8Array }[] }).kvs[0]?.value)))).toBe('v159');
+    expect(await lastValue('/s/9')).toBe('v159');
     await sim.shutdown();
   });
 
