@@ -98,9 +98,18 @@ export interface StoredRecord extends KeyValue {
  */
 type RecordRow = [string, Uint8Array, number, number, number, number] | [string, Uint8Array, number, number, number, number, 1];
 
+/** The row of a live record written at main revision `mod`. */
+function liveRow(key: string, value: Uint8Array, create: number, mod: number, version: number, lease: number): RecordRow {
+  return [key, value, create === mod ? 0 : create, 0, version, lease];
+}
+
+/** The row of a tombstone (its revision, like every row's, is its backend key). */
+function tombstoneRow(key: string): RecordRow {
+  return [key, emptyValue, 0, 0, 0, 0, 1];
+}
+
 function toRow(r: StoredRecord): RecordRow {
-  const create = r.tombstone !== true && r.createRevision === r.modRevision ? 0 : r.createRevision;
-  return r.tombstone === true ? [r.key, r.value, create, 0, r.version, r.lease, 1] : [r.key, r.value, create, 0, r.version, r.lease];
+  return r.tombstone === true ? tombstoneRow(r.key) : liveRow(r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease);
 }
 
 /**
@@ -495,7 +504,7 @@ export class MvccStore {
       version: ki.version,
       lease,
     };
-    this.kv.put([main, sub], [key, value, kv.createRevision === main ? 0 : kv.createRevision, 0, kv.version, lease] satisfies RecordRow);
+    this.kv.put([main, sub], liveRow(key, value, kv.createRevision, main, kv.version, lease));
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
@@ -528,7 +537,7 @@ export class MvccStore {
     const main = this.rev + 1;
     const sub = this.sub++;
     this.index.tombstone(key, main, sub);
-    this.kv.put([main, sub], [key, emptyValue, 0, 0, 0, 0, 1] satisfies RecordRow);
+    this.kv.put([main, sub], tombstoneRow(key));
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
     const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };
@@ -881,6 +890,13 @@ export class MvccStore {
     this.dirtyLeases.clear();
   }
 
+  /** Forgets the journal's bookkeeping (its records are gone, or about to be read again). */
+  private resetJournal(): void {
+    this.journalNext = 0;
+    this.journalChanges = 0;
+    this.journaled.clear();
+  }
+
   /** Rewrites every client changed since the last checkpoint as its own record; empties the journal. */
   private checkpointClients(): void {
     for (const client of this.dirtyClients) this.journaled.add(client);
@@ -890,9 +906,7 @@ export class MvccStore {
       else this.meta.put(clientPrefix + client, r);
     }
     for (let n = 0; n < this.journalNext; n++) this.meta.remove(journalKey(n));
-    this.journalNext = 0;
-    this.journalChanges = 0;
-    this.journaled.clear();
+    this.resetJournal();
   }
 
   private load(): void {
@@ -915,9 +929,7 @@ export class MvccStore {
     for (const { key, value } of this.meta.range({ start: clientPrefix, end: prefixUpper(clientPrefix) })) {
       table.set((key as string).slice(clientPrefix.length), value as ClientRecord);
     }
-    this.journalNext = 0;
-    this.journalChanges = 0;
-    this.journaled.clear();
+    this.resetJournal();
     for (const { key, value } of this.meta.range({ start: journalPrefix, end: prefixUpper(journalPrefix) })) {
       assert(key === journalKey(this.journalNext), `client journal record ${String(key)} follows record ${this.journalNext - 1}`);
       const rows = value as (string | ClientRecord | null)[];
@@ -1055,10 +1067,7 @@ export class MvccStore {
     }
     this.dirtyClients.clear();
     this.dirtyLeases.clear();
-    // The restore removed every meta record, the journal's included.
-    this.journalNext = 0;
-    this.journalChanges = 0;
-    this.journaled.clear();
+    this.resetJournal(); // the restore removed every meta record, the journal's included
     for (const l of this.listeners) l.restored();
   }
 
