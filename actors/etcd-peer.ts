@@ -24,7 +24,7 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from '../raft/core/index.js';
-import { decodeProposal, encodeProposal, isError, type Proposal, type Response } from '../raft/mvcc/commands.js';
+import { decodeEntryData, encodeProposal, encodeProposalBatch, isError, type Proposal, type Response } from '../raft/mvcc/commands.js';
 import { MvccStore } from '../raft/mvcc/store.js';
 import { WatchHub } from '../raft/mvcc/watch.js';
 import { Lessor } from '../raft/mvcc/lessor.js';
@@ -74,6 +74,12 @@ type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
 
 const LEASE_CHECK_MS = 500;
 /**
+ * Proposals that arrive in one turn go into the log as one entry, up to this many bytes (a
+ * larger proposal goes alone). The log's per-entry work (entry records, checksums, replication
+ * messages, decoding on every follower) is then shared by the whole batch.
+ */
+const MAX_BATCH_BYTES = 256 * 1024;
+/**
  * A snapshot transfer not acknowledged within base + per-chunk time failed (a chunk or the ack
  * was lost, the follower was down): the core then probes and sends a new one. Messages are lost
  * silently, so this timer is the only failure signal; it must not be long (it was 30 s, which
@@ -105,6 +111,9 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   let lastLeaderContact = 0;
   /** Clients waiting for their proposal to apply, by `${client}:${seq}`. */
   const pendingWrites = new Map<string, Replier>();
+  /** Proposals of this turn, proposed as one log entry when the turn ends (`proposeBatch`). */
+  let batch: { data: Uint8Array; key: string; reply: Replier }[] = [];
+  let batchBytes = 0;
   /** Reads waiting for a read index. */
   let readsUnsent: { cmd: PeerRequest & { op: 'read' }; reply: Replier }[] = [];
   const readsByCtx = new Map<string, { cmd: PeerRequest & { op: 'read' }; reply: Replier }[]>();
@@ -204,6 +213,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
 
   function processReady(): void {
     readyScheduled = false;
+    proposeBatch();
     // Reads that arrived this turn share one ReadIndex round.
     if (readsUnsent.length > 0) requestReadIndex();
     if (!node.hasReady()) return;
@@ -264,16 +274,16 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function applyEntries(entries: readonly Entry[]): void {
-    const normal: { index: number; data: Proposal }[] = [];
+    const normal: { index: number; data: Proposal | unknown[] }[] = [];
     const flushNormal = () => {
       if (normal.length === 0) return;
-      const results = mvcc.applyEntries(normal);
-      for (let i = 0; i < normal.length; i++) {
-        const p = normal[i]!.data;
-        const r = results[i]!;
-        const waiter = pendingWrites.get(`${p.client}:${p.seq}`);
+      // One result per proposal, in order, a batch entry's included.
+      for (const r of mvcc.applyEntries(normal)) {
+        if (pendingWrites.size === 0) break;
+        const key = `${r.client}:${r.seq}`;
+        const waiter = pendingWrites.get(key);
         if (waiter) {
-          pendingWrites.delete(`${p.client}:${p.seq}`);
+          pendingWrites.delete(key);
           waiter.ok(isError(r.response) ? ({ ok: false, error: 'Mvcc', detail: r.response } satisfies PeerReply) : ({ ok: true, result: r.response } satisfies PeerReply));
         }
       }
@@ -297,7 +307,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         flushNormal();
         mvcc.applyEntries([{ index: e.index, data: null }]); // a new leader's no-op
       } else {
-        normal.push({ index: e.index, data: decodeProposal(e.data) });
+        normal.push({ index: e.index, data: decodeEntryData(e.data) });
       }
       applied = e.index;
     }
@@ -391,16 +401,29 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const data = encodeProposal(req.proposal);
     if (isError(data)) return reply.ok({ ok: false, error: 'Mvcc', detail: data } satisfies PeerReply);
     if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
-    const key = `${req.proposal.client}:${req.proposal.seq}`;
-    const res = node.propose(data);
+    if (batchBytes + data.byteLength > MAX_BATCH_BYTES) proposeBatch();
+    batch.push({ data, key: `${req.proposal.client}:${req.proposal.seq}`, reply });
+    batchBytes += data.byteLength;
+    schedule();
+  }
+
+  /** Proposes the proposals that arrived this turn as one log entry. */
+  function proposeBatch(): void {
+    if (batch.length === 0) return;
+    const list = batch;
+    batch = [];
+    batchBytes = 0;
+    const res = node.propose(list.length === 1 ? list[0]!.data : encodeProposalBatch(list.map((p) => p.data)));
     if (!res.ok) {
       const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint } : { ok: false, error: 'ProposalDropped', reason: res.reason };
-      return reply.ok(r);
+      for (const p of list) p.reply.ok(r);
+      return;
     }
-    // A retry of a proposal still in flight replaces the earlier waiter (the first is told to retry).
-    pendingWrites.get(key)?.ok({ ok: false, error: 'Unavailable', reason: 'superseded by a retry' } satisfies PeerReply);
-    pendingWrites.set(key, reply);
-    schedule();
+    for (const p of list) {
+      // A retry of a proposal still in flight replaces the earlier waiter (the first is told to retry).
+      pendingWrites.get(p.key)?.ok({ ok: false, error: 'Unavailable', reason: 'superseded by a retry' } satisfies PeerReply);
+      pendingWrites.set(p.key, p.reply);
+    }
   }
 
   function memberChange(req: PeerRequest & { op: 'member' }, reply: Replier): void {

@@ -30,7 +30,7 @@
  */
 import type { DurableStore, KvTable, StoreKey } from '../../runtime/store.js';
 import {
-  decodeProposal,
+  decodeEntryData,
   errors,
   isProposal,
   maxRequestBytes,
@@ -63,12 +63,17 @@ import { decodeSnapshot, encodeSnapshot, type SnapshotData } from './snapshot.js
 /** A committed log entry: its payload as bytes (msgpack of a Proposal) or already decoded. */
 export interface LogEntry {
   index: number;
-  /** null or empty bytes: a no-op entry (e.g. a new leader's empty entry); only the index moves. */
-  data: Uint8Array | Proposal | null;
+  /**
+   * One proposal, or a batch of them applied in order under this one index (see
+   * `encodeProposalBatch`), as encoded bytes or decoded. null or empty bytes: a no-op entry
+   * (e.g. a new leader's empty entry); only the index moves.
+   */
+  data: Uint8Array | Proposal | readonly unknown[] | null;
 }
 
 /**
- * Outcome of one applied entry. No-op entries and entries at or below the applied index get none.
+ * Outcome of one applied proposal: one per proposal of a batch entry, in order. No-op entries
+ * and entries at or below the applied index get none.
  * Results share objects with the store (and with the dedup table): treat them as read-only.
  */
 export interface ApplyResult {
@@ -328,9 +333,7 @@ export class MvccStore {
           if (entry.index <= this.applied) continue;
           assert(entry.index === this.applied + 1, `entry ${entry.index} follows applied index ${this.applied}`);
           this.applied = entry.index;
-          const r = this.applyEntry(entry);
-          if (r !== null) results.push(r);
-          this.evictClients();
+          this.applyEntry(entry, results);
         }
         this.purgeSome(this.options.compactionBatchRecords);
         this.persistBatch();
@@ -343,39 +346,52 @@ export class MvccStore {
     return results;
   }
 
-  private applyEntry(entry: LogEntry): ApplyResult | null {
-    const data = entry.data;
-    if (data === null || (data instanceof Uint8Array && data.length === 0)) return null;
-    let p: Proposal;
+  private applyEntry(entry: LogEntry, results: ApplyResult[]): void {
+    const index = entry.index;
+    let data = entry.data;
+    if (data === null || (data instanceof Uint8Array && data.length === 0)) return;
     if (data instanceof Uint8Array) {
+      const bytes = data.length;
       try {
-        p = decodeProposal(data);
+        data = decodeEntryData(data);
       } catch {
-        return this.result(entry.index, '', 0, errors.unknownOperation('undecodable entry'), [], false);
+        results.push(this.result(index, '', 0, errors.unknownOperation('undecodable entry'), [], false));
+        return;
       }
-      if (data.length > maxRequestBytes) {
-        return this.result(entry.index, p.client, p.seq, errors.requestTooLarge(data.length), [], false);
+      // A batch's proposals were each held to the limit when they were encoded.
+      if (!Array.isArray(data) && bytes > maxRequestBytes) {
+        const p = data as Proposal;
+        results.push(this.result(index, p.client, p.seq, errors.requestTooLarge(bytes), [], false));
+        return;
       }
-    } else {
-      if (!isProposal(data)) return this.result(entry.index, '', 0, errors.unknownOperation('malformed proposal'), [], false);
-      p = data;
     }
+    if (Array.isArray(data)) {
+      for (const p of data) this.applyProposal(index, p, results);
+    } else this.applyProposal(index, data, results);
+  }
+
+  private applyProposal(index: number, p: unknown, results: ApplyResult[]): void {
+    results.push(isProposal(p) ? this.applyOne(index, p) : this.result(index, '', 0, errors.unknownOperation('malformed proposal'), [], false));
+    this.evictClients();
+  }
+
+  private applyOne(index: number, p: Proposal): ApplyResult {
     const client = p.client;
     let record: ClientRecord | undefined;
     if (client !== '') {
       record = this.clients.get(client);
       if (record !== undefined) {
         if (p.seq === record.seq && record.response !== null) {
-          return this.result(entry.index, client, p.seq, record.response, [], true);
+          return this.result(index, client, p.seq, record.response, [], true);
         }
         if (p.seq < record.seq) {
-          return this.result(entry.index, client, p.seq, errors.staleSequence(client, p.seq, record.seq), [], false);
+          return this.result(index, client, p.seq, errors.staleSequence(client, p.seq, record.seq), [], false);
         }
       }
     }
     const before = this.mutations;
     const events: WatchEvent[] = [];
-    const response = this.execute(p.cmd, entry.index, events);
+    const response = this.execute(p.cmd, index, events);
     if (client !== '') {
       const changed = this.mutations !== before;
       if (record !== undefined) this.clients.delete(client);
@@ -383,10 +399,10 @@ export class MvccStore {
       // its first outcome even when that changed nothing (a txn whose compare failed could
       // succeed if run again, after its client was told it failed).
       const keep = changed || p.cmd.type !== 'range';
-      this.clients.set(client, { seq: p.seq, index: entry.index, revision: this.rev, response: keep ? response : null });
+      this.clients.set(client, { seq: p.seq, index: index, revision: this.rev, response: keep ? response : null });
       this.dirtyClients.add(client);
     }
-    return this.result(entry.index, client, p.seq, response, events, false);
+    return this.result(index, client, p.seq, response, events, false);
   }
 
   private result(

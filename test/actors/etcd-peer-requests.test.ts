@@ -75,3 +75,24 @@ describe('bad requests to the store get typed errors and change nothing', () => 
     expect(await client.get('/session')).toBeNull();
   });
 });
+
+describe('proposals that reach the leader together', () => {
+  it('share one log entry, and each client gets its own answer', async () => {
+    const leader = await waitForLeader(sim, peers, 5_000);
+    const commitOf = async () => ((await sim.ask(leader, { op: 'status' })) as { commit: number }).commit;
+    const before = await commitOf();
+    const writes = 40;
+    // Forty proposals sent in one go arrive at the leader in one turn.
+    const replies = (await Promise.all(
+      Array.from({ length: writes }, (_, i) =>
+        sim.ask(leader, { op: 'propose', proposal: { client: `batch-${i}`, seq: 1, cmd: { type: 'put', key: `/batch/${i}`, value: new Uint8Array([i]) } } }),
+      ),
+    )) as { ok: boolean; result: { revision: number } }[];
+    expect(replies.every((r) => r.ok)).toBe(true);
+    // One revision each, in the order they were sent.
+    const revisions = replies.map((r) => r.result.revision);
+    expect(revisions).toEqual(revisions.map((_, i) => revisions[0]! + i));
+    expect((await commitOf()) - before).toBeLessThan(writes / 4);
+    for (const i of [0, 17, 39]) expect([...(await client.get(`/batch/${i}`))!.value]).toEqual([i]);
+  });
+});

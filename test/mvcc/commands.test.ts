@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodeEntryData,
   decodeProposal,
   encodeProposal,
+  encodeProposalBatch,
   inRange,
   isError,
   maxRequestBytes,
   prefixEnd,
   validateCommand,
   type Command,
+  type Proposal,
   type PutRequest,
   type RequestOp,
   type TxnRequest,
@@ -128,5 +131,17 @@ describe('proposals', () => {
   it('throws on bytes that are not a proposal', () => {
     expect(() => decodeProposal(new Uint8Array([0xc1]))).toThrow();
     expect(() => decodeProposal(new Uint8Array([0x01]))).toThrow(/not a proposal/);
+    expect(() => decodeEntryData(new Uint8Array([0x01]))).toThrow(/not a proposal/);
+  });
+
+  it('puts many proposals in one entry, each element its encoded bytes as they are', () => {
+    const ps = [1, 2, 3].map((seq) => ({ client: `c${seq}`, seq, cmd: put(`k${seq}`) }));
+    const encoded = ps.map((p) => encodeProposal(p) as Uint8Array);
+    const batch = encodeProposalBatch(encoded);
+    expect(batch.byteLength).toBe(5 + encoded.reduce((n, e) => n + e.byteLength, 0));
+    const got = decodeEntryData(batch) as Proposal[];
+    expect(got.map((p) => [p.client, p.seq, p.cmd.type])).toEqual(ps.map((p) => [p.client, p.seq, 'put']));
+    // A single proposal's entry decodes as that proposal, not as a batch.
+    expect(decodeEntryData(encoded[0]!)).toMatchObject({ client: 'c1', seq: 1 });
   });
 });

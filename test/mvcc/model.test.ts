@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../runtime/store.js';
 import { MvccStore, type ApplyResult, type MvccOptions } from '../../raft/mvcc/store.js';
-import type { RangeResponse, WatchEvent } from '../../raft/mvcc/commands.js';
+import { encodeProposal, encodeProposalBatch, isError, type RangeResponse, type WatchEvent } from '../../raft/mvcc/commands.js';
 import { batches, keys, step, toEntries } from './gen.js';
 import { Model, plain, type ModelResult } from './model.js';
 
@@ -53,6 +53,34 @@ describe('MvccStore against a model', () => {
         },
       ),
       { numRuns: 250 },
+    );
+  });
+
+  it('applies the proposals of a batch entry in order under its one index', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 20, maxLength: 120 }),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        (steps, sizes, encoded) => {
+          const store = MvccStore.open(new MemoryStore(), options);
+          const model = new Model(options);
+          // A leader encodes only valid proposals; decoded ones may carry invalid commands too.
+          const proposals = toEntries(steps).flatMap((e) => (e.proposal && !(encoded && isError(encodeProposal(e.proposal))) ? [e.proposal] : []));
+          let index = 0;
+          for (const group of batches(proposals, sizes)) {
+            index++;
+            const data = encoded ? encodeProposalBatch(group.map((p) => encodeProposal(p) as Uint8Array)) : group;
+            const got = store.applyEntries([{ index, data }]);
+            const want = model.applyBatch(index, group);
+            expect(want).not.toBe('skipped');
+            expect(got.map(comparable)).toEqual((want as ModelResult[]).map(comparable));
+            expect(got.every((r) => r.index === index)).toBe(true);
+          }
+          expectSameHistory(store, model);
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -67,6 +67,18 @@ export class Model {
       this.evict();
       return null;
     }
+    return this.applyProposal(index, p);
+  }
+
+  /** Proposals that share one log entry, applied in order under its index. */
+  applyBatch(index: number, proposals: Proposal[]): ModelResult[] | 'skipped' {
+    if (index <= this.applied) return 'skipped';
+    if (index !== this.applied + 1) throw new Error('model: gap');
+    this.applied = index;
+    return proposals.map((p) => this.applyProposal(index, p));
+  }
+
+  private applyProposal(index: number, p: Proposal): ModelResult {
     const result = (response: Response, events: WatchEvent[], duplicate: boolean): ModelResult => ({
       index,
       client: p.client,
