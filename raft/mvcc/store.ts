@@ -155,6 +155,8 @@ export interface ClientRecord {
   seq: number;
   /** Log index that applied `seq`: orders clients by last activity. */
   index: number;
+  /** Position of `seq` among the proposals of that entry (absent: 0); breaks ties of `index`. */
+  at?: number;
   /** Store revision after applying `seq`: the idleness clock. */
   revision: number;
   response: Response | null;
@@ -366,16 +368,16 @@ export class MvccStore {
       }
     }
     if (Array.isArray(data)) {
-      for (const p of data) this.applyProposal(index, p, results);
-    } else this.applyProposal(index, data, results);
+      for (let at = 0; at < data.length; at++) this.applyProposal(index, at, data[at], results);
+    } else this.applyProposal(index, 0, data, results);
   }
 
-  private applyProposal(index: number, p: unknown, results: ApplyResult[]): void {
-    results.push(isProposal(p) ? this.applyOne(index, p) : this.result(index, '', 0, errors.unknownOperation('malformed proposal'), [], false));
+  private applyProposal(index: number, at: number, p: unknown, results: ApplyResult[]): void {
+    results.push(isProposal(p) ? this.applyOne(index, at, p) : this.result(index, '', 0, errors.unknownOperation('malformed proposal'), [], false));
     this.evictClients();
   }
 
-  private applyOne(index: number, p: Proposal): ApplyResult {
+  private applyOne(index: number, at: number, p: Proposal): ApplyResult {
     const client = p.client;
     let record: ClientRecord | undefined;
     if (client !== '') {
@@ -399,7 +401,9 @@ export class MvccStore {
       // its first outcome even when that changed nothing (a txn whose compare failed could
       // succeed if run again, after its client was told it failed).
       const keep = changed || p.cmd.type !== 'range';
-      this.clients.set(client, { seq: p.seq, index: index, revision: this.rev, response: keep ? response : null });
+      const r: ClientRecord = { seq: p.seq, index, revision: this.rev, response: keep ? response : null };
+      if (at > 0) r.at = at;
+      this.clients.set(client, r);
       this.dirtyClients.add(client);
     }
     return this.result(index, client, p.seq, response, events, false);
@@ -994,7 +998,8 @@ export class MvccStore {
       assert(l !== undefined, `key ${key} is attached to existing lease ${id}`);
       l.keys.add(key);
     }
-    const ordered = [...clients].sort((a, b) => a[1].index - b[1].index);
+    // Least recently active first, as applying left them (eviction depends on this order).
+    const ordered = [...clients].sort((a, b) => a[1].index - b[1].index || (a[1].at ?? 0) - (b[1].at ?? 0));
     for (const [client, r] of ordered) this.clients.set(client, r);
     // Records compaction dropped but had not deleted yet: drop them from the index again, and
     // walk the backend again to delete them.

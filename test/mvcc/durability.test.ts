@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LmdbStore, MemoryStore, type DurableStore, type KvTable } from '../../runtime/store.js';
 import { MvccStore, type ApplyResult, type MvccOptions } from '../../raft/mvcc/store.js';
 import type { RangeResponse } from '../../raft/mvcc/commands.js';
-import { batches, keys, step, toEntries } from './gen.js';
+import { batches, keys, sharedEntries, step, toEntries } from './gen.js';
 import { plain } from './model.js';
 import { WatchHub } from '../../raft/mvcc/watch.js';
 
@@ -71,9 +71,11 @@ describe('MvccStore durability', () => {
         fc.array(step, { minLength: 10, maxLength: 80 }),
         fc.array(fc.integer({ min: 1, max: 10 }), { maxLength: 4 }),
         fc.integer({ min: 0, max: 79 }),
-        async (steps, sizes, cutAt) => {
+        fc.array(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }),
+        async (steps, sizes, cutAt, shared) => {
           const dir = join(root, `db${dirs++}`);
-          const entries = toEntries(steps).map((e) => e.entry);
+          // With `shared`, entries hold several proposals each, as a leader batches them.
+          const entries = (shared.length > 0 ? sharedEntries(steps, shared) : toEntries(steps)).map((e) => e.entry);
           const cut = Math.min(cutAt, entries.length);
           const reference = MvccStore.open(new MemoryStore(), options);
           reference.applyEntries(entries.slice(0, cut));
@@ -96,7 +98,7 @@ describe('MvccStore durability', () => {
           await lmdb.close();
         },
       ),
-      { numRuns: 15 },
+      { numRuns: 25 },
     );
   });
 

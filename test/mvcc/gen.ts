@@ -174,3 +174,12 @@ export function batches<T>(items: T[], sizes: number[]): T[][] {
   }
   return out;
 }
+
+/**
+ * The proposals of `steps` (no-ops left out) in entries that hold several each, as a leader
+ * batches the proposals of one turn: group sizes cycle through `sizes`.
+ */
+export function sharedEntries(steps: Step[], sizes: number[], firstIndex = 1): { entry: LogEntry; proposals: Proposal[] }[] {
+  const proposals = toEntries(steps).flatMap((e) => (e.proposal ? [e.proposal] : []));
+  return batches(proposals, sizes).map((group, i) => ({ entry: { index: firstIndex + i, data: group }, proposals: group }));
+}
