@@ -71,8 +71,12 @@ export interface PeerArgs {
 export type PlantedBug = 'stale-read' | 'early-ack' | 'forget-vote' | 'commit-any-term';
 
 type Replier = { ok: (v: unknown) => void; error: (e: unknown) => void };
+/** A client waiting for its proposal, `data` while it is not in the log yet. */
+type Waiter = { client: string; seq: number; data: Uint8Array | null; reply: Replier };
 
 const LEASE_CHECK_MS = 500;
+/** The answer to a waiter whose entry the log replaced: its proposal may yet commit elsewhere. */
+const UNKNOWN_OUTCOME: PeerReply = { ok: false, error: 'Unavailable', reason: 'the entry that held this write was replaced; it may still apply' };
 /**
  * Proposals that arrive in one turn go into the log as one entry, up to this many bytes (a
  * larger proposal goes alone). The log's per-entry work (entry records, checksums, replication
@@ -109,10 +113,12 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   let lead = '';
   let role = 'follower';
   let lastLeaderContact = 0;
-  /** Clients waiting for their proposal to apply, by `${client}:${seq}`. */
-  const pendingWrites = new Map<string, Replier>();
+  /** Membership changes waiting to apply, by `conf:${nodeId}:${type}`. */
+  const pendingChanges = new Map<string, Replier>();
+  /** Clients waiting for their proposals to apply, by the index of the entry that holds them. */
+  const pendingWrites = new Map<number, Waiter[]>();
   /** Proposals of this turn, proposed as one log entry when the turn ends (`proposeBatch`). */
-  let batch: { data: Uint8Array; key: string; reply: Replier }[] = [];
+  let batch: Waiter[] = [];
   let batchBytes = 0;
   /** Reads waiting for a read index. */
   let readsUnsent: { cmd: PeerRequest & { op: 'read' }; reply: Replier }[] = [];
@@ -277,16 +283,26 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const normal: { index: number; data: Proposal | unknown[] }[] = [];
     const flushNormal = () => {
       if (normal.length === 0) return;
-      // One result per proposal, in order, a batch entry's included.
+      // One result per proposal, in order, a batch entry's included: the waiters of an entry
+      // are answered in the order they were proposed.
+      let waiters: Waiter[] | undefined;
+      let at = 0;
+      let index = 0;
       for (const r of mvcc.applyEntries(normal)) {
-        if (pendingWrites.size === 0) break;
-        const key = `${r.client}:${r.seq}`;
-        const waiter = pendingWrites.get(key);
-        if (waiter) {
-          pendingWrites.delete(key);
-          waiter.ok(isError(r.response) ? ({ ok: false, error: 'Mvcc', detail: r.response } satisfies PeerReply) : ({ ok: true, result: r.response } satisfies PeerReply));
+        if (r.index !== index) {
+          if (waiters !== undefined) answerLeftOver(waiters, at);
+          index = r.index;
+          waiters = pendingWrites.get(index);
+          if (waiters !== undefined) pendingWrites.delete(index);
+          at = 0;
         }
+        if (waiters === undefined) continue;
+        const w = waiters[at++];
+        if (w === undefined) continue;
+        if (w.client !== r.client || w.seq !== r.seq) w.reply.ok(UNKNOWN_OUTCOME);
+        else w.reply.ok(isError(r.response) ? ({ ok: false, error: 'Mvcc', detail: r.response } satisfies PeerReply) : ({ ok: true, result: r.response } satisfies PeerReply));
       }
+      if (waiters !== undefined) answerLeftOver(waiters, at);
       normal.length = 0;
     };
     for (const e of entries) {
@@ -298,9 +314,9 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         storage.setConfState(confState);
         log.saveConfState(confState);
         mvcc.applyEntries([{ index: e.index, data: null }]);
-        const waiter = pendingWrites.get(`conf:${e.index}`) ?? pendingWrites.get(`conf:${cc.nodeId}:${cc.type}`);
+        const waiter = pendingChanges.get(`conf:${cc.nodeId}:${cc.type}`);
         if (waiter) {
-          pendingWrites.delete(`conf:${cc.nodeId}:${cc.type}`);
+          pendingChanges.delete(`conf:${cc.nodeId}:${cc.type}`);
           waiter.ok({ ok: true, result: { type: 'member', confState } } as unknown as PeerReply);
         }
       } else if (e.data.byteLength === 0) {
@@ -319,7 +335,9 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     // outcome is unknown, not refused (a NotLeader here would let a client report a definite
     // failure for a write that later takes effect). The client retries with the same sequence.
     const unknown: PeerReply = { ok: false, error: 'Unavailable', reason: `leadership lost before the write committed (leader now ${leaderHint || 'unknown'})` };
-    for (const r of pendingWrites.values()) r.ok(unknown);
+    for (const r of pendingChanges.values()) r.ok(unknown);
+    pendingChanges.clear();
+    for (const list of pendingWrites.values()) for (const w of list) w.reply.ok(unknown);
     pendingWrites.clear();
     const reads = [...readsUnsent, ...[...readsByCtx.values()].flat(), ...readsWaiting.flatMap((w) => w.batch)];
     readsUnsent = [];
@@ -402,7 +420,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     if (isError(data)) return reply.ok({ ok: false, error: 'Mvcc', detail: data } satisfies PeerReply);
     if (role !== 'leader') return reply.ok({ ok: false, error: 'NotLeader', leaderHint: lead } satisfies PeerReply);
     if (batchBytes + data.byteLength > MAX_BATCH_BYTES) proposeBatch();
-    batch.push({ data, key: `${req.proposal.client}:${req.proposal.seq}`, reply });
+    batch.push({ client: req.proposal.client, seq: req.proposal.seq, data, reply });
     batchBytes += data.byteLength;
     schedule();
   }
@@ -413,17 +431,25 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const list = batch;
     batch = [];
     batchBytes = 0;
-    const res = node.propose(list.length === 1 ? list[0]!.data : encodeProposalBatch(list.map((p) => p.data)));
+    const res = node.propose(list.length === 1 ? list[0]!.data! : encodeProposalBatch(list.map((p) => p.data!)));
     if (!res.ok) {
       const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint } : { ok: false, error: 'ProposalDropped', reason: res.reason };
       for (const p of list) p.reply.ok(r);
       return;
     }
-    for (const p of list) {
-      // A retry of a proposal still in flight replaces the earlier waiter (the first is told to retry).
-      pendingWrites.get(p.key)?.ok({ ok: false, error: 'Unavailable', reason: 'superseded by a retry' } satisfies PeerReply);
-      pendingWrites.set(p.key, p.reply);
+    if (!('firstIndex' in res)) {
+      // This peer stepped down during the turn and the core passed the entry on: it may still
+      // commit, so its outcome is unknown here (the client retries with the same sequence).
+      for (const p of list) p.reply.ok({ ok: false, error: 'Unavailable', reason: `forwarded to the new leader ${res.forwardedTo}` } satisfies PeerReply);
+      return;
     }
+    for (const p of list) p.data = null;
+    pendingWrites.set(res.firstIndex, list);
+  }
+
+  /** Waiters of an entry that held fewer proposals than they were (another leader's entry). */
+  function answerLeftOver(waiters: Waiter[], from: number): void {
+    for (let i = from; i < waiters.length; i++) waiters[i]!.reply.ok(UNKNOWN_OUTCOME);
   }
 
   function memberChange(req: PeerRequest & { op: 'member' }, reply: Replier): void {
@@ -431,7 +457,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const cc: ConfChange = { type: req.change === 'add' ? 'addNode' : req.change === 'addLearner' ? 'addLearner' : 'removeNode', nodeId: req.id };
     const res = node.proposeConfChange(cc);
     if (!res.ok) return reply.ok(res.error === 'NotLeader' ? ({ ok: false, error: 'NotLeader', leaderHint: res.leaderHint } satisfies PeerReply) : ({ ok: false, error: 'ProposalDropped', reason: res.reason } satisfies PeerReply));
-    pendingWrites.set(`conf:${cc.nodeId}:${cc.type}`, reply);
+    pendingChanges.set(`conf:${cc.nodeId}:${cc.type}`, reply);
     schedule();
   }
 
