@@ -26,6 +26,7 @@ import {
 } from '../raft/core/index.js';
 import { decodeEntryData, encodeProposal, encodeProposalBatch, isError, type Proposal, type Response } from '../raft/mvcc/commands.js';
 import { MvccStore } from '../raft/mvcc/store.js';
+import { CompactionPlanner } from '../raft/compaction.js';
 import { WatchHub } from '../raft/mvcc/watch.js';
 import { Lessor } from '../raft/mvcc/lessor.js';
 import type { PeerDigest, PeerMessage, PeerReply, PeerRequest, PeerStatus, WatchNotice } from '../raft/protocol.js';
@@ -40,9 +41,12 @@ export interface PeerArgs {
   heartbeatTicks?: number;
   /** fsync the Raft log (default true). */
   durable?: boolean;
-  /** Compact the log every this many applied entries (default 10,000). */
+  /**
+   * Compact the log every this many applied writes (default 10,000). Writes, not entries: an
+   * entry that holds a batch of proposals counts each of them (see CompactionPlanner).
+   */
   snapshotEveryEntries?: number;
-  /** Entries kept behind the compaction point for slow followers (default 5,000). */
+  /** Writes whose entries are kept behind the compaction point for slow followers (default 5,000). */
   keepEntries?: number;
   readMode?: 'safe' | 'lease';
   /** Chunk size for InstallSnapshot (default 1 MiB). */
@@ -97,6 +101,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   const tickMs = args.tickMs ?? 10;
   const snapshotEvery = args.snapshotEveryEntries ?? 10_000;
   const keepEntries = args.keepEntries ?? 5_000;
+  const compaction = new CompactionPlanner(snapshotEvery, keepEntries);
   const chunkBytes = args.snapshotChunkBytes ?? 1024 * 1024;
 
   let ctx: ActorContext;
@@ -280,7 +285,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function applyEntries(entries: readonly Entry[]): void {
-    const normal: { index: number; data: Proposal | unknown[] }[] = [];
+    const normal: { index: number; data: Proposal | unknown[] | Uint8Array }[] = [];
     const flushNormal = () => {
       if (normal.length === 0) return;
       // One result per proposal, in order, a batch entry's included: the waiters of an entry
@@ -307,6 +312,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     };
     for (const e of entries) {
       if (e.index <= applied) continue;
+      let writes = 1;
       if (e.type === 'confChange') {
         flushNormal();
         const cc = decodeConfChange(e.data);
@@ -323,8 +329,16 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         flushNormal();
         mvcc.applyEntries([{ index: e.index, data: null }]); // a new leader's no-op
       } else {
-        normal.push({ index: e.index, data: decodeEntryData(e.data) });
+        let data: Proposal | unknown[] | Uint8Array;
+        try {
+          data = decodeEntryData(e.data);
+        } catch {
+          data = e.data; // the state machine answers an undecodable entry with an error
+        }
+        normal.push({ index: e.index, data });
+        if (Array.isArray(data)) writes = data.length;
       }
+      compaction.applied(e.index, writes);
       applied = e.index;
     }
     flushNormal();
@@ -375,8 +389,9 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   }
 
   function maybeCompact(): void {
-    if (compacting || applied - compactedAt < snapshotEvery + keepEntries) return;
-    const index = applied - keepEntries;
+    if (compacting) return;
+    const index = compaction.due(compactedAt);
+    if (index === 0) return;
     const meta = { index, term: storage.term(index), confState };
     if (mvcc.backend.sync) return compactLog(meta);
     // The state machine's writes skip fsync (the log is what makes them durable): the log may
