@@ -26,7 +26,7 @@ const USAGE = `usage: npm run chaos -- [--sim | --threads] [options]
   --no-watch            do not record and check a watch stream
   --history DIR         write each run's history (JSON lines) to DIR
   --plant NAME          plant a bug in every peer (${PLANTED_BUGS.join(', ')}); reports the detection rate
-  --snapshot-every N    compact the Raft log every N entries (forces snapshot installs; default 10000)
+  --snapshot-every N    compact the Raft log every N writes (forces snapshot installs; default 10000)
   --json                print one JSON line with the summary last
   --verbose             print the faults of every run, not only of failing ones
   --log-level LEVEL     worker log level for --threads (default silent)`;
