@@ -23,11 +23,16 @@ if (role === 'sink') {
     const payload = 'x'.repeat(cmd.payloadBytes);
     const t0 = performance.now();
     let sent = 0;
+    let acked = 0;
+    let windows = 0;
+    // Like the runtime's blaster: two windows in flight, each acknowledged by the sink.
+    const onAck = () => {
+      if (++acked === windows && sent >= cmd.count) parentPort!.postMessage({ elapsedMs: performance.now() - t0, sent });
+      else sendWindow();
+    };
     const sendWindow = () => {
-      if (sent >= cmd.count) {
-        parentPort!.postMessage({ elapsedMs: performance.now() - t0, sent });
-        return;
-      }
+      if (sent >= cmd.count) return;
+      windows++;
       const end = Math.min(cmd.count, sent + cmd.windowMsgs);
       while (sent < end) {
         const n = Math.min(cmd.perMessage, end - sent);
@@ -42,7 +47,8 @@ if (role === 'sink') {
       }
       port.postMessage({ ack: true });
     };
-    port.on('message', sendWindow);
+    port.on('message', onAck);
+    sendWindow();
     sendWindow();
   });
 }
