@@ -142,7 +142,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
   /** A compaction waits for the state machine's fsync. */
   let compacting = false;
   /** Where the Ready loop's time goes (cumulative; served in status for benchmarks). */
-  const work = { readies: 0, entriesPersisted: 0, entriesApplied: 0, persistMs: 0, applyMs: 0 };
+  const work = { readies: 0, entriesPersisted: 0, entriesApplied: 0, writesApplied: 0, persistMs: 0, applyMs: 0 };
 
   function schedule(): void {
     if (readyScheduled) return;
@@ -339,6 +339,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
         if (Array.isArray(data)) writes = data.length;
       }
       compaction.applied(e.index, writes);
+      work.writesApplied += writes;
       applied = e.index;
     }
     flushNormal();

@@ -62,8 +62,12 @@ export interface PeerStatus {
   compactedAt: number;
   /** Snapshots received from a leader and installed since this peer started. */
   snapshotsInstalled: number;
-  /** Cumulative Ready-loop work: batches, entries persisted and applied, and ms spent on each. */
-  work: { readies: number; entriesPersisted: number; entriesApplied: number; persistMs: number; applyMs: number };
+  /**
+   * Cumulative Ready-loop work: batches, entries persisted and applied, the writes those applied
+   * entries held (a batch entry counts once in entries, once per proposal in writes), and ms
+   * spent persisting and applying.
+   */
+  work: { readies: number; entriesPersisted: number; entriesApplied: number; writesApplied: number; persistMs: number; applyMs: number };
 }
 
 /**

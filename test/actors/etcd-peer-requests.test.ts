@@ -79,7 +79,9 @@ describe('bad requests to the store get typed errors and change nothing', () => 
 describe('proposals that reach the leader together', () => {
   it('share one log entry, and each client gets its own answer', async () => {
     const leader = await waitForLeader(sim, peers, 5_000);
-    const commitOf = async () => ((await sim.ask(leader, { op: 'status' })) as { commit: number }).commit;
+    const statusOf = async () => (await sim.ask(leader, { op: 'status' })) as { commit: number; work: { writesApplied: number } };
+    const commitOf = async () => (await statusOf()).commit;
+    const writesBefore = (await statusOf()).work.writesApplied;
     const before = await commitOf();
     const writes = 40;
     // Forty proposals sent in one go arrive at the leader in one turn.
@@ -93,6 +95,7 @@ describe('proposals that reach the leader together', () => {
     const revisions = replies.map((r) => r.result.revision);
     expect(revisions).toEqual(revisions.map((_, i) => revisions[0]! + i));
     expect((await commitOf()) - before).toBeLessThan(writes / 4);
+    expect((await statusOf()).work.writesApplied - writesBefore).toBeGreaterThanOrEqual(writes);
     for (const i of [0, 17, 39]) expect([...(await client.get(`/batch/${i}`))!.value]).toEqual([i]);
   });
 });
