@@ -59,6 +59,7 @@ import {
 } from './commands.js';
 import { assert, KeyIndex, TreeIndex } from './keyindex.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotData } from './snapshot.js';
+import { ClientTable } from './clients.js';
 
 /** A committed log entry: its payload as bytes (msgpack of a Proposal) or already decoded. */
 export interface LogEntry {
@@ -243,8 +244,8 @@ export class MvccStore {
   private readonly leaseMap = new Map<number, LeaseState>();
   /** Lease of each live key attached to one. */
   private readonly keyLease = new Map<string, number>();
-  /** Dedup table in order of last activity (least recent first). */
-  private readonly clients = new Map<string, ClientRecord>();
+  /** Dedup table, in order of last activity (least recent first). */
+  private readonly clients = new ClientTable();
   /**
    * Compaction drops revisions from the index at once; its clean-up then walks the backend from
    * this position up to the compaction revision, deleting records the index no longer holds, a
@@ -396,7 +397,6 @@ export class MvccStore {
     const response = this.execute(p.cmd, index, events);
     if (client !== '') {
       const changed = this.mutations !== before;
-      if (record !== undefined) this.clients.delete(client);
       // Only a plain range may run again on a retry: any other command answers its retry with
       // its first outcome even when that changed nothing (a txn whose compare failed could
       // succeed if run again, after its client was told it failed).
@@ -426,8 +426,8 @@ export class MvccStore {
     if (clients.size === 0) return;
     const oldestAllowed = this.rev - this.options.dedupIdleRevisions;
     const max = this.options.maxDedupClients;
-    for (const [client, r] of clients) {
-      if (clients.size <= max && r.revision >= oldestAllowed) return;
+    for (let client = clients.oldest(); client !== undefined; client = clients.oldest()) {
+      if (clients.size <= max && clients.get(client)!.revision >= oldestAllowed) return;
       clients.delete(client);
       this.dirtyClients.add(client);
     }
@@ -1043,7 +1043,7 @@ export class MvccStore {
       leases: [...this.leaseMap.values()]
         .map((l) => ({ id: l.id, ttlSeconds: l.ttlSeconds, remainingTtlSeconds: l.remainingTtlSeconds }))
         .sort((x, y) => x.id - y.id),
-      clients: [...this.clients.entries()],
+      clients: this.clients.entries(),
     };
   }
 
