@@ -11,6 +11,11 @@
  * name order; a segment is only started by a write from a higher index than the current one's. A conflicting suffix is appended, not rewritten: on replay, an entry at or below the
  * last one replayed replaces everything from its index on. The last hard state record wins, and
  * every segment begins with one, so deleting older segments never loses the term or the vote.
+ *
+ * The segment being written is extended with zeros a chunk ahead of its records (etcd
+ * preallocates its segments too): a write then lands inside the file, and its fdatasync has no
+ * file size to flush. Replay reads the zeros after the last record as the end of the log and
+ * cuts them off; a segment is cut to its records before the next one starts.
  */
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -33,6 +38,9 @@ const ENTRY_FIXED = 18;
 const STATE_FIXED = 17;
 const SECTOR = 512;
 const SEGMENT_BYTES = 16 * 1024 * 1024;
+/** How far ahead of its records the current segment is extended with zeros. */
+const PREALLOCATE_BYTES = 1024 * 1024;
+const zeros = Buffer.alloc(PREALLOCATE_BYTES);
 const SEGMENT_NAME = /^[0-9a-f]{16}\.wal$/;
 /** A log that never recorded a hard state: term 0, no vote, nothing committed. */
 export const EMPTY_STATE: HardState = { term: 0, vote: '', commit: 0 };
@@ -137,6 +145,8 @@ export class Wal {
   /** First index (= name) of each segment, ascending; the last one is written to. */
   private segments: number[] = [];
   private size = 0;
+  /** Bytes of the current segment's file: its records, then zeros. */
+  private allocated = 0;
   /** The current segment holds a hard state record. */
   private headed = false;
   private lastIndex = 0;
@@ -193,10 +203,12 @@ export class Wal {
       if (!last) continue;
       this.fd = openSync(path, 'r+');
       if (end < buf.length) {
+        // A torn write, or the zeros it was extended with.
         ftruncateSync(this.fd, end);
         if (this.sync) fsyncSync(this.fd);
       }
       this.size = end;
+      this.allocated = end;
       this.headed = headed;
     }
     this.segments = names.map((n) => parseInt(n, 16));
@@ -213,6 +225,9 @@ export class Wal {
     // Names must grow with age: a suffix that goes back past the current segment's first index
     // stays in it, and the next write starts the new segment.
     if (this.size > this.segmentBytes && first > this.segments[this.segments.length - 1]!) {
+      // Only the last segment may end in zeros: cut this one to its records, durably, first.
+      ftruncateSync(this.fd, this.size);
+      if (this.sync) fsyncSync(this.fd);
       closeSync(this.fd);
       this.fd = -1;
       this.startSegment(first);
@@ -262,11 +277,21 @@ export class Wal {
     this.fd = openSync(join(this.dir, segmentName(first)), 'wx');
     this.segments.push(first);
     this.size = 0;
+    this.allocated = 0;
     this.headed = false;
     if (this.sync) fsyncDir(this.dir);
   }
 
   private write(buf: Buffer): void {
+    const end = this.size + buf.length;
+    if (this.sync && end > this.allocated) {
+      // The file grows here, a chunk at a time, and not with every write.
+      const target = end + PREALLOCATE_BYTES;
+      for (let at = this.allocated; at < target; at += PREALLOCATE_BYTES) {
+        writeAll(this.fd, zeros.subarray(0, Math.min(PREALLOCATE_BYTES, target - at)), at);
+      }
+      this.allocated = target;
+    }
     writeAll(this.fd, buf, this.size);
     if (this.sync) fdatasyncSync(this.fd);
     this.size += buf.length;
@@ -303,8 +328,9 @@ function replaySegment(path: string, buf: Buffer, last: boolean, r: Replay): { e
     const index = type === ENTRY && len >= 9 ? payload.readDoubleLE(1) : NaN;
     const what = isIndex(index) ? `entry ${index}` : `record at byte ${start}`;
     if (crc32(payload) !== buf.readUInt32LE(start + 4)) {
-      // The final record of the log with a sector of zeros: torn as well (etcd's test).
-      if (last && end === buf.length && hasZeroSector(buf, start + HEADER, end)) return { end: start, headed };
+      // The final record of the log (only zeros after it) with a sector of zeros: torn as well
+      // (etcd's test).
+      if (last && allZero(buf, end, buf.length) && hasZeroSector(buf, start + HEADER, end)) return { end: start, headed };
       throw refuse(what, 'checksum mismatch');
     }
     at = end;

@@ -137,8 +137,10 @@ interface Rec {
 function records(file: string): Rec[] {
   const buf = readFileSync(file);
   const out: Rec[] = [];
-  for (let at = 0; at < buf.length; ) {
-    const end = at + 8 + buf.readUInt32LE(at);
+  for (let at = 0; at + 8 <= buf.length; ) {
+    const len = buf.readUInt32LE(at);
+    if (len === 0) break; // the zeros a segment is extended with
+    const end = at + 8 + len;
     const type = buf[at + 8]!;
     out.push({ start: at, end, type, index: type === 1 ? buf.readDoubleLE(at + 9) : 0 });
     at = end;
@@ -179,6 +181,10 @@ describe('the write-ahead log', () => {
     expect(segments(dir)).toEqual([1, 6, 11, 16, 19].map((i) => `${i.toString(16).padStart(16, '0')}.wal`));
     // Every segment begins with the hard state.
     for (const name of segments(dir)) expect(records(join(dir, 'wal', name))[0]!.type).toBe(2);
+    // Only the segment being written runs on in zeros; the others were cut to their records.
+    const files = segments(dir).map((name) => join(dir, 'wal', name));
+    for (const f of files.slice(0, -1)) expect(statSync(f).size).toBe(records(f).at(-1)!.end);
+    expect(statSync(files.at(-1)!).size).toBeGreaterThan(records(files.at(-1)!).at(-1)!.end);
     const all = summary([...ents(1, 13, 1), ...ents(14, 20, 2)]);
     expect(summary(new DiskLog(store, dir).load().entries)).toBe(all);
 
@@ -206,8 +212,10 @@ describe('the write-ahead log', () => {
     log.persist({ term: 1, vote: 'm', commit: 0 }, ents(1, 3, 1));
     log.persist({ term: 1, vote: 'm', commit: 3 }, ents(4, 6, 1, 40));
     const file = segment(dir, 1);
-    const whole = statSync(file).size;
     const recs = records(file);
+    const whole = recs[recs.length - 1]!.end;
+    // The segment is extended with zeros ahead of its records.
+    expect(statSync(file).size).toBeGreaterThan(whole);
     const e6 = recs.find((r) => r.index === 6)!;
 
     // The final hard state record half written: the entries before it stay, the previous hard state wins.
@@ -234,10 +242,10 @@ describe('the write-ahead log', () => {
     expect(loaded.hardState).toEqual({ term: 1, vote: 'm', commit: 5 });
 
     // The file grew but the data never reached the disk: zeros.
-    const size = statSync(file).size;
+    const recordsEnd = records(file).at(-1)!.end;
     appendFileSync(file, Buffer.alloc(100));
     expect(summary(new DiskLog(store, dir).load().entries)).toBe(summary(ents(1, 7, 1)));
-    expect(statSync(file).size).toBe(size);
+    expect(statSync(file).size).toBe(recordsEnd);
   });
 
   it('cuts off a final record with a sector of zeros, and refuses one with a flipped byte', () => {
