@@ -127,6 +127,7 @@ async function blast(ctx: ActorContext, m: BlastCommand): Promise<{ elapsedMs: n
     // The sink answers once it has seen this window; wait for the one before (at most two
     // windows in flight).
     const ack = ctx.ask(m.to, { cmd: 'count' }, { timeoutMs: 30_000 });
+    ack.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
     if (previous) await previous;
     previous = ack;
   }
