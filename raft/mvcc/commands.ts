@@ -408,13 +408,6 @@ export function decodeEntryData(bytes: Uint8Array): Proposal | unknown[] {
   return p;
 }
 
-/** Decodes a single proposal's bytes; throws on bytes that are not a msgpack proposal. */
-export function decodeProposal(bytes: Uint8Array): Proposal {
-  const p = unpack(bytes) as unknown;
-  if (!isProposal(p)) throw new Error('mvcc: bytes are not a proposal');
-  return p;
-}
-
 /** The envelope is well-formed (the command inside is checked by `validateCommand`). */
 export function isProposal(p: unknown): p is Proposal {
   if (typeof p !== 'object' || p === null) return false;

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeEntryData,
-  decodeProposal,
   encodeProposal,
   encodeProposalBatch,
   inRange,
@@ -111,7 +110,7 @@ describe('proposals', () => {
     expect(isError(bytes)).toBe(false);
     const b = bytes as Uint8Array;
     expect(b.byteLength).toBe(b.buffer.byteLength);
-    const p = decodeProposal(b);
+    const p = decodeEntryData(b) as Proposal;
     expect(p.client).toBe('c');
     expect(p.seq).toBe(3);
     expect(p.cmd).toMatchObject({ type: 'put', key: 'k' });
@@ -129,8 +128,7 @@ describe('proposals', () => {
   });
 
   it('throws on bytes that are not a proposal', () => {
-    expect(() => decodeProposal(new Uint8Array([0xc1]))).toThrow();
-    expect(() => decodeProposal(new Uint8Array([0x01]))).toThrow(/not a proposal/);
+    expect(() => decodeEntryData(new Uint8Array([0xc1]))).toThrow();
     expect(() => decodeEntryData(new Uint8Array([0x01]))).toThrow(/not a proposal/);
   });
 
