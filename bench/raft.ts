@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ThreadHost } from '../runtime/thread-host.js';
@@ -64,10 +64,54 @@ interface Row {
   p99: number;
   p999: number;
   errors: number;
+  cpu: CpuPerWrite;
+}
+
+/**
+ * CPU time per committed write, in µs, summed over the case: the leader's thread, the mean of
+ * the followers' threads, the load client's thread, and everything else in the process (V8's
+ * garbage collection and compiler helpers, libuv's and lmdb's threads, the main thread).
+ */
+interface CpuPerWrite {
+  total: number;
+  leader: number;
+  follower: number;
+  client: number;
+  other: number;
+}
+
+type CpuSample = { groups: Record<string, { userMs: number; systemMs: number }>; process: NodeJS.CpuUsage };
+
+async function cpuSample(c: Cluster): Promise<CpuSample> {
+  return { groups: await c.host.cpuByGroup(), process: process.cpuUsage() };
+}
+
+async function cpuPerWrite(c: Cluster, before: CpuSample, writes: number): Promise<CpuPerWrite> {
+  const after = await cpuSample(c);
+  const ms = (g: string) => {
+    const a = after.groups[g];
+    const b = before.groups[g];
+    return a && b ? a.userMs + a.systemMs - b.userMs - b.systemMs : 0;
+  };
+  const perWrite = (msTotal: number) => (msTotal * 1000) / Math.max(1, writes);
+  const statuses = await peerStatuses(c.host, c.peers);
+  const leader = statuses.find((s) => s.role === 'leader')?.id;
+  const followers = c.peers.filter((p) => p !== leader);
+  const processMs = (after.process.user + after.process.system - before.process.user - before.process.system) / 1000;
+  const groupsMs = [...c.peers, 'load'].reduce((sum, g) => sum + ms(g), 0);
+  return {
+    total: perWrite(processMs),
+    leader: leader === undefined ? 0 : perWrite(ms(leader)),
+    follower: perWrite(followers.reduce((sum, g) => sum + ms(g), 0) / Math.max(1, followers.length)),
+    client: perWrite(ms('load')),
+    other: perWrite(Math.max(0, processMs - groupsMs)),
+  };
 }
 
 async function writeCase(c: Cluster, concurrency: number, valueBytes: number, durationMs: number, durable: boolean): Promise<Row> {
+  const before = await cpuSample(c);
   const r = await load(c, { concurrency, durationMs, valueBytes, keySpace: 10_000, op: 'put', prefix: `/bench/${concurrency}/${valueBytes}/` });
+  const cpu = await cpuPerWrite(c, before, r.ops);
   const lat = sortNumbers(r.latenciesMs);
   const rate = (r.ops / r.elapsedMs) * 1000;
   return {
@@ -81,6 +125,7 @@ async function writeCase(c: Cluster, concurrency: number, valueBytes: number, du
     p99: percentile(lat, 99),
     p999: percentile(lat, 99.9),
     errors: r.errors,
+    cpu,
   };
 }
 
@@ -214,11 +259,16 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
 
   printTable(
     'raft: committed writes (closed-loop clients)',
-    ['peers', 'disk', 'clients', 'value', 'writes/s', 'MB/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors'],
-    rows.map((r) => [r.peers, r.durable ? 'fsync' : 'memory', r.concurrency, `${r.valueBytes} B`, fmt(r.writesPerS), fmt(r.mbPerS, 1), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p999, 2), r.errors]),
+    ['peers', 'disk', 'clients', 'value', 'writes/s', 'MB/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/write', 'errors'],
+    rows.map((r) => [r.peers, r.durable ? 'fsync' : 'memory', r.concurrency, `${r.valueBytes} B`, fmt(r.writesPerS), fmt(r.mbPerS, 1), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p999, 2), fmt(r.cpu.total, 1), r.errors]),
   );
-  const best = (durable: boolean) => Math.max(...rows.filter((r) => r.peers === 3 && r.durable === durable && r.valueBytes === 100).map((r) => r.writesPerS));
+  const bestRow = (durable: boolean) =>
+    rows.filter((r) => r.peers === 3 && r.durable === durable && r.valueBytes === 100).reduce((a, b) => (b.writesPerS > a.writesPerS ? b : a));
+  const best = (durable: boolean) => bestRow(durable).writesPerS;
   const one = rows.find((r) => r.peers === 3 && r.durable && r.concurrency === 1)!;
+  const top = bestRow(true);
+  const cores = availableParallelism();
+  const round1 = (x: number) => Math.round(x * 10) / 10;
   const result = {
     durable_writes_per_s_3peers_100b: Math.round(best(true)),
     memory_writes_per_s_3peers_100b: Math.round(best(false)),
@@ -234,7 +284,18 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     rest_wait_s: Math.round(mem.waitedMs / 1000),
     heap_mb_per_peer_max: Math.max(...mem.peerHeapMb),
     memory_keys: mem.keys,
+    cpu_us_per_write_3peers_100b: round1(top.cpu.total),
+    cpu_us_per_write_leader: round1(top.cpu.leader),
+    cpu_us_per_write_follower: round1(top.cpu.follower),
+    cpu_us_per_write_client: round1(top.cpu.client),
+    cpu_us_per_write_other: round1(top.cpu.other),
+    cpu_bound_writes_per_s: Math.round((cores * 1e6) / top.cpu.total),
   };
+  printTable(
+    `raft: CPU per durable write, 3 peers, 100 B, ${top.concurrency} clients (µs, all threads of the process)`,
+    ['leader', 'follower (each)', 'load client', 'other threads', 'total', `writes/s ${cores} cores allow at this cost`],
+    [[fmt(top.cpu.leader, 1), fmt(top.cpu.follower, 1), fmt(top.cpu.client, 1), fmt(top.cpu.other, 1), fmt(top.cpu.total, 1), fmt(result.cpu_bound_writes_per_s)]],
+  );
   printTable('raft: reads, failover, memory', ['metric', 'value'], [
     ['linearizable reads/s (64 clients)', fmt(readsPerS)],
     ['failover median / max (ms)', `${result.failover_ms_median} / ${result.failover_ms_max}`],

@@ -51,7 +51,15 @@ describe('benchmarks keep their output contract', () => {
       'ratio_to_ceiling',
       'rss_mb',
       'rss_mb_after_fill',
+      'cpu_us_per_write_3peers_100b',
+      'cpu_us_per_write_leader',
+      'cpu_us_per_write_follower',
+      'cpu_us_per_write_client',
+      'cpu_bound_writes_per_s',
     ]);
+    // The parts are the process's CPU split by thread: they add up to the total.
+    const parts = ['leader', 'follower', 'follower', 'client', 'other'].reduce((sum, k) => sum + (r[`cpu_us_per_write_${k}`] as number), 0);
+    expect(Math.abs(parts - (r.cpu_us_per_write_3peers_100b as number))).toBeLessThan(0.1 * (r.cpu_us_per_write_3peers_100b as number) + 0.5);
   });
 
   it('apiserver prints a table and a final JSON line with every promised field', async () => {
