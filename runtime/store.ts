@@ -20,7 +20,8 @@
  * Values written before compression was on still read back.
  */
 import { createRequire } from 'node:module';
-import { open as openLmdb } from 'lmdb';
+import { open as openLmdb, asBinary } from 'lmdb';
+import { Unpackr } from 'msgpackr';
 import type * as BTreeModule from 'sorted-btree';
 import { STORE_DICTIONARY } from './store-dictionary.js';
 
@@ -46,8 +47,22 @@ export interface KvTable {
   range(options?: RangeOptions): Iterable<{ key: StoreKey; value: unknown }>;
   /** Only inside `DurableStore.write`. */
   put(key: StoreKey, value: unknown): void;
+  /**
+   * Puts the value whose msgpack encoding is `encoded` (reads return the decoded value). For
+   * callers that encode a hot shape faster than the generic encoder; `encoded` is not kept
+   * after the call. Only inside `DurableStore.write`.
+   */
+  putEncoded(key: StoreKey, encoded: Uint8Array): void;
   /** Only inside `DurableStore.write`. */
   remove(key: StoreKey): void;
+}
+
+export interface TableOptions {
+  /**
+   * Store values from 256 B on LZ4-compressed (default true). Without it new values are
+   * written as they are; values compressed before still read back.
+   */
+  compress?: boolean;
 }
 
 export interface DurableStore {
@@ -55,7 +70,8 @@ export interface DurableStore {
   readonly dir: string | null;
   /** Whether `write` fsyncs (false: in memory, or opened with `sync: false`). */
   readonly sync: boolean;
-  table(name: string): KvTable;
+  /** The table `name`, created on first use; its options are those of its first use. */
+  table(name: string, options?: TableOptions): KvTable;
   /**
    * Runs `fn` (which calls put/remove on tables) as one atomic batch, durable when `write`
    * returns. If `fn` throws, nothing of the batch is applied and the error propagates.
@@ -82,6 +98,9 @@ export function compareKeys(a: StoreKey, b: StoreKey): number {
   const rank = (k: StoreKey) => (typeof k === 'number' ? 0 : typeof k === 'string' ? 1 : 2);
   return rank(a) - rank(b);
 }
+
+/** Decodes `putEncoded` values for the memory twin; binary values are copied out of the caller's buffer. */
+const decoder = new Unpackr({ copyBuffers: true });
 
 interface UndoRecord {
   table: MemoryTable;
@@ -125,6 +144,12 @@ class MemoryTable implements KvTable {
   put(key: StoreKey, value: unknown): void {
     this.owner.recordUndo(this, key);
     this.tree.set(key, value);
+  }
+
+  putEncoded(key: StoreKey, encoded: Uint8Array): void {
+    // Through a plain Uint8Array view, binary values decode as plain Uint8Array copies (as
+    // `put` would have kept them), not as Buffers.
+    this.put(key, decoder.unpack(new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength)));
   }
 
   remove(key: StoreKey): void {
@@ -187,6 +212,8 @@ function rollback(undo: UndoRecord[]): void {
 
 /** LZ4 for values from this size on (smaller ones gain too little to pay for it), with the dictionary. */
 const COMPRESSION = { threshold: 256, dictionary: STORE_DICTIONARY };
+/** A table without compression still decompresses what was written compressed: it just never compresses. */
+const NO_COMPRESSION = { threshold: 2 ** 31, dictionary: STORE_DICTIONARY };
 
 /** lmdb-backed store in `dir`. */
 export class LmdbStore implements DurableStore {
@@ -211,14 +238,16 @@ export class LmdbStore implements DurableStore {
     return new LmdbStore(dir, options.sync !== false, env);
   }
 
-  table(name: string): KvTable {
+  table(name: string, options: TableOptions = {}): KvTable {
     let t = this.tables.get(name);
     if (!t) {
-      const db = this.env.openDB({ name, compression: COMPRESSION, cache: false });
+      const compression = options.compress === false ? NO_COMPRESSION : COMPRESSION;
+      const db = this.env.openDB({ name, compression, cache: false });
       t = {
         get: (key) => db.get(key),
         range: (options = {}) => db.getRange(options),
         put: (key, value) => void db.putSync(key, value),
+        putEncoded: (key, encoded) => void db.putSync(key, asBinary(encoded)),
         remove: (key) => void db.removeSync(key),
       };
       this.tables.set(name, t);

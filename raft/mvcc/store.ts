@@ -60,6 +60,7 @@ import {
 import { assert, KeyIndex, TreeIndex } from './keyindex.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotData } from './snapshot.js';
 import { ClientTable } from './clients.js';
+import { RowWriter } from './rows.js';
 
 /** A committed log entry: its payload as bytes (msgpack of a Proposal) or already decoded. */
 export interface LogEntry {
@@ -230,6 +231,7 @@ export class MvccStore {
   readonly backend: DurableStore;
   private readonly kv: KvTable;
   private readonly meta: KvTable;
+  private readonly rows = new RowWriter();
   private readonly options: Required<MvccOptions>;
   /** The backend keeps value objects by reference (in-memory store): own them. */
   private readonly copiesValues: boolean;
@@ -273,7 +275,9 @@ export class MvccStore {
   private constructor(backend: DurableStore, options: MvccOptions) {
     this.backend = backend;
     this.kv = backend.table('kv');
-    this.meta = backend.table('meta');
+    // The client journal is the big value of every batch and is deleted at the next checkpoint:
+    // compressing it cost more than the rest of the batch's backend writes.
+    this.meta = backend.table('meta', { compress: false });
     this.options = { ...defaults, ...options };
     assert(this.options.dedupIdleRevisions > 0 && this.options.maxDedupClients > 0, 'dedup limits');
     assert(this.options.compactionBatchRecords > 0, 'compaction batch');
@@ -524,7 +528,7 @@ export class MvccStore {
       version: ki.version,
       lease,
     };
-    this.kv.put([main, sub], liveRow(key, value, kv.createRevision, main, kv.version, lease));
+    this.kv.putEncoded([main, sub], this.rows.row(key, value, kv.createRevision === main ? 0 : kv.createRevision, 0, kv.version, lease, false));
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
@@ -557,7 +561,7 @@ export class MvccStore {
     const main = this.rev + 1;
     const sub = this.sub++;
     this.index.tombstone(key, main, sub);
-    this.kv.put([main, sub], tombstoneRow(key));
+    this.kv.putEncoded([main, sub], this.rows.row(key, emptyValue, 0, 0, 0, 0, true));
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
     const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };

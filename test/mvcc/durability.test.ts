@@ -49,6 +49,10 @@ class FailingStore implements DurableStore {
         if (this.puts++ === this.failAtPut) throw new Error('injected failure');
         t.put(k, v);
       },
+      putEncoded: (k, v) => {
+        if (this.puts++ === this.failAtPut) throw new Error('injected failure');
+        t.putEncoded(k, v);
+      },
       remove: (k) => t.remove(k),
     };
   }

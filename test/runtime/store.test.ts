@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fnv1a } from '../../runtime/rng.js';
-import { LmdbStore } from '../../runtime/store.js';
+import { Packr } from 'msgpackr';
+import { LmdbStore, MemoryStore } from '../../runtime/store.js';
 import { STORE_DICTIONARY } from '../../runtime/store-dictionary.js';
 
 const root = mkdtempSync(join(tmpdir(), 'store-'));
@@ -84,5 +85,37 @@ describe('LmdbStore', () => {
     s.write(() => s.table('kv').put([2, 0], podRecord(2)));
     expect([...s.table('kv').range({})].map((e) => norm(e.value))).toEqual([norm(podRecord(1)), norm(podRecord(2))]);
     await s.close();
+  });
+
+  it('a table opened without compression reads what was compressed and writes plainly from then on', async () => {
+    const dir = join(root, `s${dirs++}`);
+    const s = LmdbStore.open(dir);
+    s.write(() => s.table('meta').put('a', podRecord(1)));
+    await s.close();
+    const compressed = rawSizes(dir, 'meta')[0]!;
+    const again = LmdbStore.open(dir);
+    const meta = again.table('meta', { compress: false });
+    expect(norm(meta.get('a'))).toEqual(norm(podRecord(1)));
+    again.write(() => meta.put('b', podRecord(1)));
+    expect(norm(meta.get('b'))).toEqual(norm(podRecord(1)));
+    await again.close();
+    const [a, b] = rawSizes(dir, 'meta');
+    expect(a).toBe(compressed);
+    expect(b!).toBeGreaterThan(podRecord(1).value.length);
+    expect(compressed).toBeLessThan(b! * 0.7);
+  });
+
+  it('putEncoded stores a value given as its msgpack bytes, in lmdb and in the memory twin', async () => {
+    const dir = join(root, `s${dirs++}`);
+    const stores = [LmdbStore.open(dir), new MemoryStore()];
+    for (const s of stores) {
+      const t = s.table('kv');
+      const scratch = new Packr({ useRecords: false }).pack(['/k', new Uint8Array([7, 8]), 3]);
+      s.write(() => t.putEncoded([5, 0], scratch));
+      scratch.fill(0); // the store kept no reference to the caller's bytes
+      const got = t.get([5, 0]) as unknown[];
+      expect([got[0], [...(got[1] as Uint8Array)], got[2]]).toEqual(['/k', [7, 8], 3]);
+    }
+    await stores[0]!.close();
   });
 });
