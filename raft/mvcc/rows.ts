@@ -1,25 +1,93 @@
 /**
- * The msgpack encoding of the MVCC backend's revision rows, written by hand.
+ * The msgpack encoding of the MVCC backend's two hot values, written by hand.
  *
- * Every write puts one row, `[key, value, createRevision, 0, version, lease]` (a tombstone
- * adds a seventh item), and the generic encoder spent more time on that small array than the
- * backend spent storing it. This writer produces standard msgpack into one reused buffer;
- * any msgpack decoder, the backend's included, reads the rows back unchanged.
+ * Every write puts one revision row, `[key, value, createRevision, 0, version, lease]` (a
+ * tombstone adds a seventh item), and every batch one client journal record, `[client,
+ * record | null, ...]`. The generic encoder spent more time on them than the backend spent
+ * storing them. This writer produces standard msgpack into one reused buffer; any msgpack
+ * decoder, the backend's included, reads them back unchanged.
  */
+import { Packr } from 'msgpackr';
+import type { Response } from './commands.js';
+import type { ClientRecord } from './store.js';
 
-/** One row writer per store: `encode` returns a view into a buffer the next call reuses. */
+/** Responses other than a plain put's, as plain maps. */
+const generic = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/** One writer per store: each call returns a view into a buffer the next call reuses. */
 export class RowWriter {
   private buf: Buffer = Buffer.allocUnsafeSlow(4096);
   private pos = 0;
+
+  /** Room for `n` more bytes after `pos`, keeping what is written. */
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.pos + n, this.buf.length * 2));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  /**
+   * A journal record: `[client, record, client, record, ...]` for `clients` in order, with
+   * `null` for a client that is gone. A record is `[seq, index, revision, response]`, and
+   * `at` as a fifth item when it is not 0. A put's plain response (`{type: 'put', revision}`)
+   * is written as its revision alone; any other response as a map. `readJournalRecord` reads
+   * them back.
+   */
+  journal(clients: Iterable<string>, count: number, lookup: (client: string) => ClientRecord | undefined): Uint8Array {
+    this.pos = 0;
+    this.ensure(5);
+    this.arrayHeader(count * 2);
+    for (const client of clients) {
+      // The client, an array header and four numbers.
+      this.ensure(5 + client.length * 3 + 1 + 4 * 9);
+      this.str(client);
+      const r = lookup(client);
+      if (r === undefined) {
+        this.buf[this.pos++] = 0xc0;
+        continue;
+      }
+      const at = r.at ?? 0;
+      this.buf[this.pos++] = at > 0 ? 0x95 : 0x94;
+      this.uint(r.seq);
+      this.uint(r.index);
+      this.uint(r.revision);
+      const res = r.response;
+      if (res === null) this.buf[this.pos++] = 0xc0;
+      else if (res.type === 'put' && res.prevKv === undefined) this.uint(res.revision);
+      else {
+        const bytes = generic.pack(res);
+        this.ensure(bytes.length + 9);
+        this.buf.set(bytes, this.pos);
+        this.pos += bytes.length;
+      }
+      if (at > 0) this.uint(at);
+    }
+    return this.buf.subarray(0, this.pos);
+  }
+
+  private arrayHeader(n: number): void {
+    const buf = this.buf;
+    if (n < 16) buf[this.pos++] = 0x90 | n;
+    else if (n < 0x10000) {
+      buf[this.pos] = 0xdc;
+      buf[this.pos + 1] = n >> 8;
+      buf[this.pos + 2] = n & 0xff;
+      this.pos += 3;
+    } else {
+      buf[this.pos] = 0xdd;
+      buf.writeUInt32BE(n, this.pos + 1);
+      this.pos += 5;
+    }
+  }
 
   /** The msgpack bytes of `[key, value, ...ints]`; valid until the next call. */
   row(key: string, value: Uint8Array, a: number, b: number, c: number, d: number, tombstone: boolean): Uint8Array {
     // Worst case: array header, 5-byte str header + 3 bytes per UTF-16 unit, 5-byte bin header,
     // five numbers of 9 bytes.
-    const max = 1 + 5 + key.length * 3 + 5 + value.length + 5 * 9;
-    if (max > this.buf.length) this.buf = Buffer.allocUnsafeSlow(Math.max(max, this.buf.length * 2));
-    const buf = this.buf;
-    buf[0] = tombstone ? 0x97 : 0x96;
+    this.pos = 0;
+    this.ensure(1 + 5 + key.length * 3 + 5 + value.length + 5 * 9);
+    this.buf[0] = tombstone ? 0x97 : 0x96;
     this.pos = 1;
     this.str(key);
     this.bin(value);
@@ -28,7 +96,7 @@ export class RowWriter {
     this.uint(c);
     this.uint(d);
     if (tombstone) this.uint(1);
-    return buf.subarray(0, this.pos);
+    return this.buf.subarray(0, this.pos);
   }
 
   private str(s: string): void {
@@ -139,4 +207,37 @@ export class RowWriter {
       this.pos = p + 9;
     }
   }
+}
+
+/**
+ * A journal record back from what the backend decoded (see `RowWriter.journal`); a record of
+ * the older layout (an object) as it is. Maps in a response (the backend decodes msgpack maps
+ * as Maps) become plain objects.
+ */
+export function readJournalRecord(x: unknown): ClientRecord | null {
+  if (x === null || x === undefined) return null;
+  if (!Array.isArray(x)) return x as ClientRecord;
+  const [seq, index, revision, res, at] = x as [number, number, number, unknown, number | undefined];
+  const response = (typeof res === 'number' ? { type: 'put', revision: res } : plainObjects(res)) as Response | null;
+  // The fields in the order the state machine creates them: a snapshot taken after reading
+  // the record back is then byte for byte the one taken before.
+  const r: ClientRecord = { seq, index, revision, response };
+  if (at !== undefined && at > 0) r.at = at;
+  return r;
+}
+
+/** `x` with every Map in it turned into a plain object with string keys; arrays and bytes kept. */
+function plainObjects(x: unknown): unknown {
+  if (x instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of x) out[String(k)] = plainObjects(v);
+    return out;
+  }
+  if (Array.isArray(x)) return x.map(plainObjects);
+  if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(x)) out[k] = plainObjects(v);
+    return out;
+  }
+  return x;
 }

@@ -60,7 +60,7 @@ import {
 import { assert, KeyIndex, TreeIndex } from './keyindex.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotData } from './snapshot.js';
 import { ClientTable } from './clients.js';
-import { RowWriter } from './rows.js';
+import { readJournalRecord, RowWriter } from './rows.js';
 
 /** A committed log entry: its payload as bytes (msgpack of a Proposal) or already decoded. */
 export interface LogEntry {
@@ -232,6 +232,7 @@ export class MvccStore {
   private readonly kv: KvTable;
   private readonly meta: KvTable;
   private readonly rows = new RowWriter();
+  private readonly lookupClient = (client: string) => this.clients.get(client);
   private readonly options: Required<MvccOptions>;
   /** The backend keeps value objects by reference (in-memory store): own them. */
   private readonly copiesValues: boolean;
@@ -896,12 +897,8 @@ export class MvccStore {
     if (this.dirtyClients.size > 0) {
       if (this.journalChanges + this.dirtyClients.size > this.options.clientJournalLimit) this.checkpointClients();
       else {
-        const rows: (string | ClientRecord | null)[] = [];
-        for (const client of this.dirtyClients) {
-          rows.push(client, this.clients.get(client) ?? null);
-          this.journaled.add(client);
-        }
-        this.meta.put(journalKey(this.journalNext++), rows);
+        for (const client of this.dirtyClients) this.journaled.add(client);
+        this.meta.putEncoded(journalKey(this.journalNext++), this.rows.journal(this.dirtyClients, this.dirtyClients.size, this.lookupClient));
         this.journalChanges += this.dirtyClients.size;
       }
     }
@@ -956,10 +953,10 @@ export class MvccStore {
     this.resetJournal();
     for (const { key, value } of this.meta.range({ start: journalPrefix, end: prefixUpper(journalPrefix) })) {
       assert(key === journalKey(this.journalNext), `client journal record ${String(key)} follows record ${this.journalNext - 1}`);
-      const rows = value as (string | ClientRecord | null)[];
+      const rows = value as unknown[];
       for (let i = 0; i < rows.length; i += 2) {
         const client = rows[i] as string;
-        const r = rows[i + 1] as ClientRecord | null;
+        const r = readJournalRecord(rows[i + 1]);
         if (r === null) table.delete(client);
         else table.set(client, r);
         this.journaled.add(client);

@@ -9,6 +9,7 @@ import type { RangeResponse } from '../../raft/mvcc/commands.js';
 import { batches, keys, sharedEntries, step, toEntries } from './gen.js';
 import { plain } from './model.js';
 import { WatchHub } from '../../raft/mvcc/watch.js';
+import { readJournalRecord } from '../../raft/mvcc/rows.js';
 
 // A small client journal: batches alternate between journaling and checkpointing the dedup table.
 const options: MvccOptions = { dedupIdleRevisions: 12, maxDedupClients: 3, compactionBatchRecords: 2, clientJournalLimit: 4 };
@@ -106,7 +107,7 @@ describe('MvccStore durability', () => {
     );
   });
 
-  it('stores records as compact rows, and reads directories written with full rows or with objects the same', async () => {
+  it('stores records as compact rows, and reads directories written with full rows or with objects (and client journals of objects) the same', async () => {
     const entries = toEntries(fc.sample(fc.array(step, { minLength: 40, maxLength: 40 }), { numRuns: 1, seed: 7 })[0]!).map((e) => e.entry);
     const reference = MvccStore.open(new MemoryStore(), options);
     reference.applyEntries(entries.slice(0, 30));
@@ -125,8 +126,13 @@ describe('MvccStore durability', () => {
       expect(rows.length).toBeGreaterThan(0);
       // Compact rows: the revision is the record's key, never written in the row.
       expect(rows.every((r) => Array.isArray(r.value) && (r.value as Row)[3] === 0)).toBe(true);
+      // The client journal as it was written before its records were arrays: objects.
+      const meta = lmdb.table('meta');
+      const journal = [...meta.range({ start: 'clientjournal/', end: 'clientjournal0' })];
+      expect(journal.length).toBeGreaterThan(0);
       lmdb.write(() => {
         for (const { key, value } of rows) kv.put(key, rewrite(value as Row, (key as number[])[0]!));
+        for (const { key, value } of journal) meta.put(key, (value as unknown[]).map((x, i) => (i % 2 === 0 ? x : readJournalRecord(x))));
       });
       await lmdb.close();
       lmdb = LmdbStore.open(dir, { sync: false });
