@@ -50,9 +50,11 @@ export interface KvTable {
   /**
    * Puts the value whose msgpack encoding is `encoded` (reads return the decoded value). For
    * callers that encode a hot shape faster than the generic encoder; `encoded` is not kept
-   * after the call. Only inside `DurableStore.write`.
+   * after the call. `last`: the key sorts after every key in the table, so lmdb can append
+   * without searching (a hint only: a key that is not last is put the ordinary way). Only
+   * inside `DurableStore.write`.
    */
-  putEncoded(key: StoreKey, encoded: Uint8Array): void;
+  putEncoded(key: StoreKey, encoded: Uint8Array, last?: boolean): void;
   /** Only inside `DurableStore.write`. */
   remove(key: StoreKey): void;
 }
@@ -212,6 +214,8 @@ function rollback(undo: UndoRecord[]): void {
 
 /** LZ4 for values from this size on (smaller ones gain too little to pay for it), with the dictionary. */
 const COMPRESSION = { threshold: 256, dictionary: STORE_DICTIONARY };
+/** lmdb's MDB_APPEND: the key goes after the table's last one, with no search. */
+const APPEND = { append: true };
 /** A table without compression still decompresses what was written compressed: it just never compresses. */
 const NO_COMPRESSION = { threshold: 2 ** 31, dictionary: STORE_DICTIONARY };
 
@@ -247,7 +251,11 @@ export class LmdbStore implements DurableStore {
         get: (key) => db.get(key),
         range: (options = {}) => db.getRange(options),
         put: (key, value) => void db.putSync(key, value),
-        putEncoded: (key, encoded) => void db.putSync(key, asBinary(encoded)),
+        putEncoded: (key, encoded, last) => {
+          const value = asBinary(encoded);
+          // An append refuses (returns false) a key that is not last, and writes nothing.
+          if (!last || !db.putSync(key, value, APPEND)) db.putSync(key, value);
+        },
         remove: (key) => void db.removeSync(key),
       };
       this.tables.set(name, t);

@@ -529,7 +529,7 @@ export class MvccStore {
       version: ki.version,
       lease,
     };
-    this.kv.putEncoded([main, sub], this.rows.row(key, value, kv.createRevision === main ? 0 : kv.createRevision, 0, kv.version, lease, false));
+    this.kv.putEncoded([main, sub], this.rows.row(key, value, kv.createRevision === main ? 0 : kv.createRevision, 0, kv.version, lease, false), true);
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
@@ -562,7 +562,7 @@ export class MvccStore {
     const main = this.rev + 1;
     const sub = this.sub++;
     this.index.tombstone(key, main, sub);
-    this.kv.putEncoded([main, sub], this.rows.row(key, emptyValue, 0, 0, 0, 0, true));
+    this.kv.putEncoded([main, sub], this.rows.row(key, emptyValue, 0, 0, 0, 0, true), true);
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
     const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };

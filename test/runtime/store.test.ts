@@ -105,7 +105,7 @@ describe('LmdbStore', () => {
     expect(compressed).toBeLessThan(b! * 0.7);
   });
 
-  it('putEncoded stores a value given as its msgpack bytes, in lmdb and in the memory twin', async () => {
+  it('putEncoded stores a value given as its msgpack bytes (appending when told it is last), in lmdb and in the memory twin', async () => {
     const dir = join(root, `s${dirs++}`);
     const stores = [LmdbStore.open(dir), new MemoryStore()];
     for (const s of stores) {
@@ -115,6 +115,19 @@ describe('LmdbStore', () => {
       scratch.fill(0); // the store kept no reference to the caller's bytes
       const got = t.get([5, 0]) as unknown[];
       expect([got[0], [...(got[1] as Uint8Array)], got[2]]).toEqual(['/k', [7, 8], 3]);
+      // `last` is a hint: keys after the last one append, and one that is not last still goes in.
+      const enc = (n: number) => new Packr({ useRecords: false }).pack(n);
+      s.write(() => {
+        t.putEncoded([9, 0], enc(9), true);
+        t.putEncoded([7, 0], enc(7), true);
+        t.putEncoded([9, 1], enc(91), true);
+      });
+      expect([...t.range()].map((e) => [e.key, e.value])).toEqual([
+        [[5, 0], got],
+        [[7, 0], 7],
+        [[9, 0], 9],
+        [[9, 1], 91],
+      ]);
     }
     await stores[0]!.close();
   });
