@@ -447,11 +447,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     const list = batch;
     batch = [];
     batchBytes = 0;
-    const only = list[0]!.data!;
-    // A lone proposal is the entry itself, which the log keeps: an exact copy then, not a view
-    // into a shared pool.
-    const entry = list.length > 1 ? encodeProposalBatch(list.map((p) => p.data!)) : only.byteLength === only.buffer.byteLength ? only : Uint8Array.prototype.slice.call(only);
-    const res = node.propose(entry);
+    const res = node.propose(encodeProposalBatch(list.map((p) => p.data!)));
     if (!res.ok) {
       const r: PeerReply = res.error === 'NotLeader' ? { ok: false, error: 'NotLeader', leaderHint: res.leaderHint } : { ok: false, error: 'ProposalDropped', reason: res.reason };
       for (const p of list) p.reply.ok(r);
@@ -531,8 +527,7 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     if (role === 'leader') {
       for (const id of lessor.expired(ctx.now())) {
         const data = encodeProposal({ client: '', seq: 0, cmd: { type: 'leaseRevoke', id } });
-        // An exact copy: the log keeps it, and encodeProposal's bytes may share a pooled buffer.
-        if (!isError(data)) node.propose(Uint8Array.prototype.slice.call(data));
+        if (!isError(data)) node.propose(encodeProposalBatch([data]));
       }
       schedule();
     }

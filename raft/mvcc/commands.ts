@@ -11,7 +11,7 @@
  * - `revision` in every response is the store revision after the operation (etcd's header
  *   revision).
  */
-import { pack, unpack } from 'msgpackr';
+import { Packr, Unpackr, unpack } from 'msgpackr';
 
 // ---------------------------------------------------------------------------------------------
 // Limits (etcd defaults). They are part of the replicated semantics: every replica must use the
@@ -367,35 +367,65 @@ export function validateCommand(cmd: Command): MvccError | null {
 }
 
 /**
+ * The record shapes of proposals in the log, by id (0x40, 0x41): a proposal and a plain put,
+ * the shapes of nearly every entry. A record names its fields once, here, instead of in every
+ * proposal, and decodes three times faster than a map. Part of the log format: ids never
+ * change, a new shape goes at the end. Other shapes are written as maps.
+ */
+const PROPOSAL_RECORDS = [
+  ['client', 'seq', 'cmd'],
+  ['type', 'key', 'value'],
+] as const;
+const recordOptions = () => ({
+  structures: PROPOSAL_RECORDS.map((r) => [...r]),
+  maxSharedStructures: PROPOSAL_RECORDS.length,
+  maxOwnStructures: 0,
+  moreTypes: false,
+});
+const proposalPackr = new Packr(recordOptions());
+const proposalUnpackr = new Unpackr({ ...recordOptions(), mapsAsObjects: true });
+
+/**
+ * First bytes of a batch entry written with PROPOSAL_RECORDS: 0xc1, a byte msgpack never
+ * uses, then the layout version. Entries without it (from before records) are plain msgpack,
+ * where 0x40-0x7f are small integers, not records: they decode the plain way.
+ */
+const BATCH_MARK = 0xc1;
+const BATCH_FORMAT = 1;
+
+/**
  * Validates and encodes a proposal for the log: the bytes, or the error to answer with. The
- * bytes may share their ArrayBuffer with other small allocations (Node's buffer pool): copy
- * them (`Uint8Array.prototype.slice`) before keeping them for long.
+ * bytes only make sense inside `encodeProposalBatch` (they use its records). They may share
+ * their ArrayBuffer with other small allocations (Node's buffer pool).
  */
 export function encodeProposal(proposal: Proposal): Uint8Array | MvccError {
   const invalid = validateCommand(proposal.cmd);
   if (invalid) return invalid;
-  const view = pack(proposal);
+  const view = proposalPackr.pack(proposal);
   if (view.length > maxRequestBytes) return errors.requestTooLarge(view.length);
-  // pack() returns a view into msgpackr's buffer, which the next pack() overwrites: copy it
-  // out. A typed array of its own above 64 bytes costs an ArrayBuffer backing store (about
-  // 0.5 µs to allocate and to collect); a pooled Buffer costs a tenth of that.
+  // pack() returns a view into msgpackr's buffer: copy it out. A typed array of its own above
+  // 64 bytes costs an ArrayBuffer backing store (about 0.5 µs to allocate and to collect); a
+  // pooled Buffer costs a tenth of that.
   const out = Buffer.allocUnsafe(view.length);
   view.copy(out);
   return out;
 }
 
 /**
- * One log entry for many proposals, from their `encodeProposal` bytes: a msgpack array whose
- * elements are those bytes as they are (a leader proposes what arrived in one turn as one entry,
- * so the log's per-entry work is shared by the whole batch).
+ * One log entry for one or more proposals, from their `encodeProposal` bytes: the batch mark,
+ * then a msgpack array whose elements are those bytes as they are (a leader proposes what
+ * arrived in one turn as one entry, so the log's per-entry work is shared by the whole batch).
+ * A fresh buffer of exactly the entry's size.
  */
 export function encodeProposalBatch(encoded: readonly Uint8Array[]): Uint8Array {
-  let size = 5;
+  let size = 7;
   for (const e of encoded) size += e.byteLength;
   const out = new Uint8Array(size);
-  out[0] = 0xdd; // array 32
-  new DataView(out.buffer).setUint32(1, encoded.length);
-  let at = 5;
+  out[0] = BATCH_MARK;
+  out[1] = BATCH_FORMAT;
+  out[2] = 0xdd; // array 32
+  new DataView(out.buffer).setUint32(3, encoded.length);
+  let at = 7;
   for (const e of encoded) {
     out.set(e, at);
     at += e.byteLength;
@@ -404,11 +434,17 @@ export function encodeProposalBatch(encoded: readonly Uint8Array[]): Uint8Array 
 }
 
 /**
- * Decodes a log entry's payload: one proposal, or the proposals of a batch in order. Throws on
- * bytes that are neither; a batch element that is not a proposal is returned as it is, for the
- * state machine to answer with an error.
+ * Decodes a log entry's payload: the proposals of a batch in order, or (entries from before
+ * batches) one proposal. Throws on bytes that are neither; a batch element that is not a
+ * proposal is returned as it is, for the state machine to answer with an error.
  */
 export function decodeEntryData(bytes: Uint8Array): Proposal | unknown[] {
+  if (bytes[0] === BATCH_MARK) {
+    if (bytes[1] !== BATCH_FORMAT) throw new Error(`mvcc: log entry of unknown format ${bytes[1]}`);
+    const list = proposalUnpackr.unpack(bytes.subarray(2)) as unknown;
+    if (!Array.isArray(list)) throw new Error('mvcc: batch entry is not a list');
+    return list;
+  }
   const p = unpack(bytes) as unknown;
   if (Array.isArray(p)) return p;
   if (!isProposal(p)) throw new Error('mvcc: log entry is not a proposal');

@@ -7,7 +7,7 @@ import { DEFAULT_OPTIONS, type CampaignOptions } from '../../cli/chaos/types.js'
 import { MemoryStore } from '../../runtime/store.js';
 import { SimHost } from '../../runtime/sim.js';
 import { MvccStore } from '../../raft/mvcc/store.js';
-import { encodeProposal, type Command, type TxnResponse } from '../../raft/mvcc/commands.js';
+import { encodeProposal, encodeProposalBatch, type Command, type TxnResponse } from '../../raft/mvcc/commands.js';
 import type { PeerReply } from '../../raft/protocol.js';
 import { hostClient, peerSpecs, superviseStore, waitForLeader } from '../../cli/store-cluster.js';
 
@@ -23,7 +23,7 @@ describe('found by the campaigns', () => {
     const apply = (index: number, client: string, seq: number, cmd: Command) => {
       const data = encodeProposal({ client, seq, cmd });
       if (!(data instanceof Uint8Array)) throw new Error('encode');
-      return store.applyEntries([{ index, data }])[0]!;
+      return store.applyEntries([{ index, data: encodeProposalBatch([data]) }])[0]!;
     };
     apply(1, 'w', 1, { type: 'put', key: 'k', value: bytes('old') });
     const cas: Command = {

@@ -1,3 +1,4 @@
+import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
   decodeEntryData,
@@ -112,7 +113,7 @@ describe('proposals', () => {
     const copy = Uint8Array.from(b);
     for (let i = 0; i < 100; i++) encodeProposal({ client: `other-${i}`, seq: i, cmd: put(`key-${i}`) });
     expect([...b]).toEqual([...copy]);
-    const p = decodeEntryData(b) as Proposal;
+    const [p] = decodeEntryData(encodeProposalBatch([b])) as Proposal[];
     expect(p.client).toBe('c');
     expect(p.seq).toBe(3);
     expect(p.cmd).toMatchObject({ type: 'put', key: 'k' });
@@ -130,18 +131,43 @@ describe('proposals', () => {
   });
 
   it('throws on bytes that are not a proposal', () => {
-    expect(() => decodeEntryData(new Uint8Array([0xc1]))).toThrow();
+    expect(() => decodeEntryData(new Uint8Array([0xc1]))).toThrow(/unknown format/);
+    expect(() => decodeEntryData(new Uint8Array([0xc1, 9, 0x90]))).toThrow(/unknown format 9/);
+    expect(() => decodeEntryData(new Uint8Array([0xc1, 1, 0x01]))).toThrow(/not a list/);
     expect(() => decodeEntryData(new Uint8Array([0x01]))).toThrow(/not a proposal/);
   });
 
-  it('puts many proposals in one entry, each element its encoded bytes as they are', () => {
+  it('puts one or many proposals in one entry, each element its encoded bytes as they are', () => {
     const ps = [1, 2, 3].map((seq) => ({ client: `c${seq}`, seq, cmd: put(`k${seq}`) }));
     const encoded = ps.map((p) => encodeProposal(p) as Uint8Array);
     const batch = encodeProposalBatch(encoded);
-    expect(batch.byteLength).toBe(5 + encoded.reduce((n, e) => n + e.byteLength, 0));
+    expect(batch.byteLength).toBe(7 + encoded.reduce((n, e) => n + e.byteLength, 0));
+    expect(batch.byteLength).toBe(batch.buffer.byteLength); // the log keeps it: no pooled buffer behind it
     const got = decodeEntryData(batch) as Proposal[];
     expect(got.map((p) => [p.client, p.seq, p.cmd.type])).toEqual(ps.map((p) => [p.client, p.seq, 'put']));
-    // A single proposal's entry decodes as that proposal, not as a batch.
-    expect(decodeEntryData(encoded[0]!)).toMatchObject({ client: 'c1', seq: 1 });
+    expect(decodeEntryData(encodeProposalBatch([encoded[0]!]))).toMatchObject([{ client: 'c1', seq: 1 }]);
+  });
+
+  it('names the fields of proposals and puts once, as records; other shapes stay maps', () => {
+    // Seq 64 and 65 are the record ids as plain msgpack integers: they must stay numbers.
+    const ps: Proposal[] = [
+      { client: 'c', seq: 64, cmd: put('k') },
+      { client: 'c', seq: 65, cmd: { type: 'put', key: 'k', value: v, lease: 65 } },
+      { client: 'c', seq: 66, cmd: txn([put('a'), del('b', 'c')]) },
+      { client: 'c', seq: 67, cmd: { type: 'leaseGrant', id: 64, ttlSeconds: 65 } },
+    ];
+    const encoded = ps.map((p) => encodeProposal(p) as Uint8Array);
+    // A plain put holds its field names nowhere: no 'client', no 'value' in the bytes.
+    expect(Buffer.from(encoded[0]!).includes('client')).toBe(false);
+    expect(Buffer.from(encoded[0]!).includes('value')).toBe(false);
+    const got = decodeEntryData(encodeProposalBatch(encoded)) as Proposal[];
+    expect(JSON.parse(JSON.stringify(got))).toEqual(JSON.parse(JSON.stringify(ps)));
+  });
+
+  it('reads entries written before records and batch marks: plain msgpack, 0x40-0x7f as integers', () => {
+    const p: Proposal = { client: 'c', seq: 64, cmd: { type: 'put', key: 'k', value: v, lease: 65 } };
+    expect(decodeEntryData(new Uint8Array(pack(p)))).toMatchObject({ client: 'c', seq: 64, cmd: { lease: 65 } });
+    const old = new Uint8Array([0xdd, 0, 0, 0, 2, ...pack(p), ...pack({ ...p, seq: 65 })]);
+    expect((decodeEntryData(old) as Proposal[]).map((x) => x.seq)).toEqual([64, 65]);
   });
 });
