@@ -65,15 +65,18 @@ async function run(ctx: ActorContext, m: LoadCommand, runId: number): Promise<Lo
         now: () => ctx.now(),
         sleep,
       });
-      while (ctx.now() < end && issued < maxOps) {
+      // One clock read per operation: its end is the next one's start.
+      let now = ctx.now();
+      while (now < end && issued < maxOps) {
         const i = issued++;
         const key = `${m.prefix}${m.distinct ? i : i % m.keySpace}`;
-        const t0 = ctx.now();
+        const t0 = now;
         try {
           if (m.op === 'put') await client.put(key, value);
           else await client.get(key);
           ops++;
-          const l = ctx.now() - t0;
+          now = ctx.now();
+          const l = now - t0;
           // Reservoir sampling keeps the latency sample uniform and bounded.
           if (lat.length < MAX_SAMPLES) lat.push(l);
           else {
@@ -84,6 +87,7 @@ async function run(ctx: ActorContext, m: LoadCommand, runId: number): Promise<Lo
         } catch (err) {
           errors++;
           firstError ??= (err as Error).message;
+          now = ctx.now();
         }
       }
     }),

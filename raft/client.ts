@@ -76,7 +76,8 @@ export class StoreClient {
     let target = this.leader;
     let lastError = 'no peer answered';
     let maybeApplied = false;
-    for (let attempt = 0; this.options.now() < deadline; attempt++) {
+    // The first try needs no clock check: the deadline is ahead of it.
+    for (let attempt = 0; attempt === 0 || this.options.now() < deadline; attempt++) {
       let reply: PeerReply;
       try {
         reply = (await this.options.ask(target, req, { timeoutMs: this.tryTimeoutMs })) as PeerReply;

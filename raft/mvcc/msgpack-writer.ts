@@ -16,7 +16,8 @@ export class MsgpackWriter {
 
   /** The bytes written since `begin`: a view the next `begin` overwrites. */
   protected written(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
+    // A plain Uint8Array view: Buffer#subarray builds a Buffer, which costs more.
+    return new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.pos);
   }
 
   /** Room for `n` more bytes after `pos`, keeping what is written. */
