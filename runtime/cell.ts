@@ -71,8 +71,9 @@ export class ActorCell {
   private nextTimerId = 1;
   private readonly asks = new Map<number, PendingAsk>();
   private nextAskId = 1;
-  /** The ask being handled now: [asker, askId], or null. */
-  private current: [ActorId, number] | null = null;
+  /** The ask being handled now: its asker and askId (0: none). */
+  private currentFrom: ActorId = '';
+  private currentAsk = 0;
   private readonly stores = new Map<string, DurableStore>();
   readonly ctx: ActorContext;
 
@@ -91,6 +92,16 @@ export class ActorCell {
 
   get isDead(): boolean {
     return this.state === 'dead';
+  }
+
+  /** Sends a reply a CellReplier gives (the asker may be gone: then nothing is sent). */
+  replied(kind: typeof REPLY | typeof REPLY_ERROR, to: ActorId, askId: number, value: unknown): void {
+    this.metrics.msgsOut++;
+    try {
+      this.platform.route(kind, to, this.id, askId, value);
+    } catch {
+      /* asker gone */
+    }
   }
 
   get isPaused(): boolean {
@@ -167,7 +178,10 @@ export class ActorCell {
       else pending.reject(fromWireError(env[4] as WireError));
       return;
     }
-    this.current = kind === ASK ? [env[2], env[3]] : null;
+    if (kind === ASK) {
+      this.currentFrom = env[2];
+      this.currentAsk = env[3];
+    } else this.currentAsk = 0;
     try {
       const result = this.actor.onMessage(this.ctx, env[2], env[4]);
       if (result && typeof (result as Promise<void>).then === 'function') {
@@ -176,7 +190,7 @@ export class ActorCell {
     } catch (err) {
       this.platform.crashed(this, err);
     } finally {
-      this.current = null;
+      this.currentAsk = 0;
     }
   }
 
@@ -288,35 +302,24 @@ export class ActorCell {
         });
       },
       reply(value) {
-        const cur = cell.current;
-        if (!cur) return;
-        cell.current = null;
+        const askId = cell.currentAsk;
+        if (askId === 0) return;
+        cell.currentAsk = 0;
         cell.metrics.msgsOut++;
-        platform.route(REPLY, cur[0], cell.id, cur[1], value);
+        platform.route(REPLY, cell.currentFrom, cell.id, askId, value);
       },
       replyError(err) {
-        const cur = cell.current;
-        if (!cur) return;
-        cell.current = null;
+        const askId = cell.currentAsk;
+        if (askId === 0) return;
+        cell.currentAsk = 0;
         cell.metrics.msgsOut++;
-        platform.route(REPLY_ERROR, cur[0], cell.id, cur[1], toWireError(err));
+        platform.route(REPLY_ERROR, cell.currentFrom, cell.id, askId, toWireError(err));
       },
       replier() {
-        const cur = cell.current;
-        if (!cur) return null;
-        cell.current = null;
-        let done = false;
-        const send = (kind: typeof REPLY | typeof REPLY_ERROR, value: unknown) => {
-          if (done || cell.state === 'dead') return;
-          done = true;
-          cell.metrics.msgsOut++;
-          try {
-            platform.route(kind, cur[0], cell.id, cur[1], value);
-          } catch {
-            /* asker gone */
-          }
-        };
-        return { ok: (v) => send(REPLY, v), error: (e) => send(REPLY_ERROR, toWireError(e)) };
+        const askId = cell.currentAsk;
+        if (askId === 0) return null;
+        cell.currentAsk = 0;
+        return new CellReplier(cell, cell.currentFrom, askId);
       },
       setTimer(delayMs, fn) {
         cell.assertAlive();
@@ -360,5 +363,29 @@ export class ActorCell {
 
   private assertAlive(): void {
     if (this.state === 'dead') throw new ActorUnavailableError(this.id, 'this actor was stopped');
+  }
+}
+
+/** The answer to one ask, given later (`ctx.replier()`): the first of ok / error goes, once. */
+class CellReplier {
+  private done = false;
+  constructor(
+    private readonly cell: ActorCell,
+    private readonly to: ActorId,
+    private readonly askId: number,
+  ) {}
+
+  ok(value: unknown): void {
+    this.send(REPLY, value);
+  }
+
+  error(err: unknown): void {
+    this.send(REPLY_ERROR, toWireError(err));
+  }
+
+  private send(kind: typeof REPLY | typeof REPLY_ERROR, value: unknown): void {
+    if (this.done || this.cell.isDead) return;
+    this.done = true;
+    this.cell.replied(kind, this.to, this.askId, value);
   }
 }

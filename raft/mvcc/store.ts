@@ -511,16 +511,18 @@ export class MvccStore {
 
   private putOp(op: PutRequest, events: WatchEvent[]): PutResponse {
     const key = op.key;
-    let ki = this.index.get(key);
-    const live = ki !== undefined && ki.live;
+    const main = this.rev + 1;
+    const sub = this.sub++;
+    // The index first (one lookup): the key's latest revision before this put is then the one
+    // before its last, and its record is still in the backend.
+    const ki = this.index.put(key, main, sub);
+    const n = ki.count;
+    const prevSub = n >= 2 ? ki.rawSubOf(n - 2) : -1; // negative: a tombstone, or no key
     let prev: KeyValue | undefined;
-    if (live && (op.prevKv || op.ignoreValue || this.wantsPrevKv(key))) prev = this.readRecord(ki!.lastMain, ki!.lastSub);
+    if (prevSub >= 0 && (op.prevKv || op.ignoreValue || this.wantsPrevKv(key))) prev = this.readRecord(ki.mainOf(n - 2), prevSub);
     const value = op.ignoreValue ? prev!.value : this.ownValue(op.value!);
     const oldLease = this.keyLease.get(key) ?? 0;
     const lease = op.ignoreLease ? oldLease : (op.lease ?? 0);
-    const main = this.rev + 1;
-    const sub = this.sub++;
-    ki = this.index.put(key, main, sub);
     const kv: KeyValue = {
       key,
       value,
