@@ -120,15 +120,23 @@ export class StoreClient {
     throw new StoreError(maybeApplied ? 'Timeout' : 'NoLeader', `no answer within ${this.deadlineMs} ms: ${lastError}`);
   }
 
-  /** A write, exactly once: the same (client, seq) on every retry. */
-  async write(cmd: Command): Promise<Response> {
+  /**
+   * A write, exactly once: the same (client, seq) on every retry. (Not an async function:
+   * a write is on every hot path, and the promise `call` returns does.)
+   */
+  write(cmd: Command): Promise<Response> {
     const proposal = { client: this.options.clientId, seq: ++this.seq, cmd };
     // Retrying the same proposal is safe: the state machine deduplicates it.
     return this.call({ op: 'propose', proposal }, false);
   }
 
-  async put(key: string, value: Uint8Array | string, opts: Omit<PutRequest, 'type' | 'key' | 'value'> = {}) {
-    return this.write({ type: 'put', key, value: bytes(value), ...opts } as PutRequest);
+  put(key: string, value: Uint8Array | string, opts?: Omit<PutRequest, 'type' | 'key' | 'value'>): Promise<Response> {
+    try {
+      const v = bytes(value);
+      return this.write(opts === undefined ? { type: 'put', key, value: v } : ({ type: 'put', key, value: v, ...opts } as PutRequest));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   async delete(key: string, opts: Omit<DeleteRangeRequest, 'type' | 'key'> = {}) {
