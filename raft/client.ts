@@ -121,8 +121,8 @@ export class StoreClient {
   }
 
   /**
-   * A write, exactly once: the same (client, seq) on every retry. (Not an async function:
-   * a write is on every hot path, and the promise `call` returns does.)
+   * A write, exactly once: the same (client, seq) on every retry. A plain function returning
+   * call's promise: an async wrapper would add a promise and a tick to every write.
    */
   write(cmd: Command): Promise<Response> {
     const proposal = { client: this.options.clientId, seq: ++this.seq, cmd };
