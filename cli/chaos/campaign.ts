@@ -433,7 +433,14 @@ async function converge(host: Host, members: string[], boundMs: number): Promise
   const statusOf = (id: string) => host.ask<PeerStatus>(id, { op: 'status' }, { timeoutMs: 200 }).catch(() => null);
   let last = '';
   while (host.now() < deadline) {
-    const seen = await Promise.all(members.map(statusOf));
+    // The members as the campaign knows them, and whoever their configuration names: a member
+    // change whose outcome the nemesis could not learn may have committed (and its new member
+    // may even lead).
+    const named = new Set(members);
+    const first = await Promise.all(members.map(statusOf));
+    for (const st of first) for (const id of [...(st?.voters ?? []), ...(st?.learners ?? []), st?.leader ?? '']) if (id && host.isKnown(id)) named.add(id);
+    const others = [...named].filter((id) => !members.includes(id));
+    const seen = [...first, ...(await Promise.all(others.map(statusOf)))];
     const leader = seen.find((s) => s?.role === 'leader');
     if (leader) {
       const config = [...new Set([...leader.voters, ...leader.learners])].filter((id) => host.isKnown(id)).sort();
@@ -453,7 +460,8 @@ async function converge(host: Host, members: string[], boundMs: number): Promise
         }
       }
     } else {
-      last = seen.map((s, i) => (s ? `${s.id} ${s.role} term ${s.term} commit ${s.commit} applied ${s.applied}` : `${members[i]} down`)).join('; ');
+      const ids = [...members, ...others];
+      last = seen.map((s, i) => (s ? `${s.id} ${s.role} term ${s.term} commit ${s.commit} applied ${s.applied} leader ${s.leader || 'none'}` : `${ids[i]} down`)).join('; ');
     }
     await host.sleep(20);
   }
