@@ -67,4 +67,7 @@ export interface TransportStats {
   framesOut: number;
   pollsEmpty: number;
   decodeErrors: number;
+  /** Envelopes that arrived from other threads, and the quiet-time collections run after bursts of them. */
+  envelopesIn: number;
+  quietCollections: number;
 }

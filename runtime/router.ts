@@ -47,6 +47,8 @@ export class Router {
   framesWoken = 0;
   /** Frames posted to other threads. */
   framesOut = 0;
+  /** Envelopes that arrived from other threads (the worker's quiet-time collection reads it). */
+  envelopesIn = 0;
   /** Polls that spun their whole budget and found nothing (CPU spent for no frame). */
   pollsEmpty = 0;
   readonly platform: CellPlatform;
@@ -265,6 +267,7 @@ export class Router {
       return;
     }
     const per = envs.length ? frame.byteLength / envs.length : 0;
+    this.envelopesIn += envs.length;
     const faults = this.faults;
     for (const env of envs) {
       if (faults.empty) {

@@ -443,3 +443,21 @@ describe('ThreadHost busy polling', () => {
     for (const s of Object.values(stats)) expect(s.busyPollUs).toBe(0);
   });
 });
+
+describe('ThreadHost quiet-time collection', () => {
+  it('collects once after a burst, when the thread goes quiet; a thread without a burst never', async () => {
+    const host = newHost();
+    host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
+    await host.ask('sink', { cmd: 'count' }); // started
+    const blast = { cmd: 'blast', to: 'sink', count: 150_000, perTurn: 64, payloadBytes: 100, windowMsgs: 8_192 };
+    await host.ask('blaster', blast, { timeoutMs: 60_000 });
+    const during = await host.transportByGroup();
+    expect(during.b!.envelopesIn).toBeGreaterThanOrEqual(150_000);
+    // Checked every 5 s: quiet from the first check after the burst.
+    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 20_000, interval: 500 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 6_000));
+    const after = await host.transportByGroup();
+    expect(after.b!.quietCollections).toBe(1); // once per burst
+    expect(after.a!.quietCollections).toBe(0); // the blaster only received acknowledgements
+  }, 40_000);
+});
