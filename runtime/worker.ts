@@ -131,6 +131,7 @@ const QUIET_ENVELOPES = 5_000;
 let collectedAt = 0;
 let lastCount = 0;
 let quietCollections = 0;
+/** gc(): undefined until first needed, null when it could not be reached (not tried again). */
 let collect: (() => void) | null | undefined;
 setInterval(() => {
   const n = router.envelopesIn;
@@ -138,8 +139,8 @@ setInterval(() => {
   lastCount = n;
   if (recent > QUIET_ENVELOPES || n - collectedAt < BURST_ENVELOPES) return;
   collectedAt = n;
-  collect ??= gcFunction();
-  if (!collect) return;
+  if (collect === undefined) collect = gcFunction();
+  if (collect === null) return;
   collect();
   quietCollections++;
 }, QUIET_CHECK_MS).unref();
