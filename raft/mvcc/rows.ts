@@ -1,8 +1,8 @@
 /**
- * The msgpack encoding of the MVCC backend's two hot values, written by hand.
+ * The msgpack encoding of the MVCC backend's two hot values, written by hand, and how they are
+ * read back.
  *
- * Every write puts one revision row, `[key, value, createRevision, 0, version, lease]` (a
- * tombstone adds a seventh item), and every batch one client journal record, `[client,
+ * Every write puts one revision row, and every batch one client journal record, `[client,
  * record | null, ...]`. The generic encoder spent more time on them than the backend spent
  * storing them. This writer produces standard msgpack into one reused buffer (MsgpackWriter);
  * any msgpack decoder, the backend's included, reads them back unchanged.
@@ -10,7 +10,27 @@
 import { Packr } from 'msgpackr';
 import { MsgpackWriter } from './msgpack-writer.js';
 import type { Response } from './commands.js';
-import type { ClientRecord } from './store.js';
+import type { ClientRecord, StoredRecord } from './store.js';
+
+/**
+ * A revision row: [key, value, createRevision, modRevision, version, lease, (1 = tombstone)].
+ * The row's backend key is its revision, so modRevision is written as 0 (read: the key's main
+ * revision), and so is createRevision when it equals modRevision (a key's first version; a
+ * tombstone's createRevision is 0 anyway): 8 bytes less a record than writing them out. Rows
+ * written out in full, and records stored as objects (both from before), read the same.
+ */
+const EMPTY = new Uint8Array(0);
+
+/** A backend row, stored under main revision `main`, back to a record. */
+export function fromRow(v: unknown, main: number): StoredRecord {
+  if (!Array.isArray(v)) return v as StoredRecord;
+  const mod = v[3] === 0 ? main : (v[3] as number);
+  const tombstone = v[6] === 1;
+  const create = v[2] === 0 && !tombstone ? mod : (v[2] as number);
+  const r: StoredRecord = { key: v[0], value: v[1], createRevision: create, modRevision: mod, version: v[4], lease: v[5] };
+  if (tombstone) r.tombstone = true;
+  return r;
+}
 
 /** Responses other than a plain put's, as plain maps. */
 const generic = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
@@ -55,8 +75,22 @@ export class RowWriter extends MsgpackWriter {
     return this.written();
   }
 
-  /** The msgpack bytes of `[key, value, ...ints]`; valid until the next call. */
-  row(key: string, value: Uint8Array, a: number, b: number, c: number, d: number, tombstone: boolean): Uint8Array {
+  /** The row of a live record written at main revision `mod` (see the layout above). */
+  live(key: string, value: Uint8Array, create: number, mod: number, version: number, lease: number): Uint8Array {
+    return this.row(key, value, create === mod ? 0 : create, version, lease, false);
+  }
+
+  /** The row of a tombstone (its revision, like every row's, is its backend key). */
+  tombstone(key: string): Uint8Array {
+    return this.row(key, EMPTY, 0, 0, 0, true);
+  }
+
+  /** The row of a record, live or tombstone. */
+  record(r: StoredRecord): Uint8Array {
+    return r.tombstone === true ? this.tombstone(r.key) : this.live(r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease);
+  }
+
+  private row(key: string, value: Uint8Array, create: number, version: number, lease: number, tombstone: boolean): Uint8Array {
     // Worst case: array header, 5-byte str header + 3 bytes per UTF-16 unit, 5-byte bin header,
     // five numbers of 9 bytes.
     this.begin(1 + 5 + key.length * 3 + 5 + value.length + 5 * 9);
@@ -64,10 +98,10 @@ export class RowWriter extends MsgpackWriter {
     this.pos = 1;
     this.str(key);
     this.bin(value);
-    this.uint(a);
-    this.uint(b);
-    this.uint(c);
-    this.uint(d);
+    this.uint(create);
+    this.uint(0); // modRevision: the row's key
+    this.uint(version);
+    this.uint(lease);
     if (tombstone) this.uint(1);
     return this.written();
   }

@@ -4,7 +4,7 @@
  * Layout (etcd's design):
  * - an in-memory key index (`TreeIndex`): key → revisions still in the backend;
  * - backend table `kv`, keyed by revision `[main, sub]`, holding a `StoredRecord` per change
- *   (a delete writes a tombstone record) as a `RecordRow` array: a msgpack'd object would carry
+ *   (a delete writes a tombstone record) as a row (see rows.ts): a msgpack'd object would carry
  *   its six field names in every record, a third of a 100-byte value's record;
  * - backend table `meta`: `state` {revision, compactRevision, appliedIndex}, `lease/<id>` per
  *   lease, `client/<id>` per deduplicated client as of the last checkpoint of the dedup table,
@@ -60,7 +60,7 @@ import {
 import { assert, KeyIndex, TreeIndex } from './keyindex.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotData } from './snapshot.js';
 import { ClientTable } from './clients.js';
-import { readJournalRecord, RowWriter } from './rows.js';
+import { fromRow, readJournalRecord, RowWriter } from './rows.js';
 
 /** A committed log entry: its payload as bytes (msgpack of a Proposal) or already decoded. */
 export interface LogEntry {
@@ -96,42 +96,6 @@ export interface StoredRecord extends KeyValue {
   tombstone?: true;
 }
 
-/**
- * A StoredRecord on disk: [key, value, createRevision, modRevision, version, lease,
- * (1 = tombstone)]. The record's backend key is its revision, so modRevision is written as 0
- * (read: the key's main revision), and so is createRevision when it equals modRevision (a key's
- * first version; a tombstone's createRevision is 0 anyway): 8 bytes less a record than writing
- * them out. Rows written out in full (before this) read the same.
- */
-type RecordRow = [string, Uint8Array, number, number, number, number] | [string, Uint8Array, number, number, number, number, 1];
-
-/** The row of a live record written at main revision `mod`. */
-function liveRow(key: string, value: Uint8Array, create: number, mod: number, version: number, lease: number): RecordRow {
-  return [key, value, create === mod ? 0 : create, 0, version, lease];
-}
-
-/** The row of a tombstone (its revision, like every row's, is its backend key). */
-function tombstoneRow(key: string): RecordRow {
-  return [key, emptyValue, 0, 0, 0, 0, 1];
-}
-
-function toRow(r: StoredRecord): RecordRow {
-  return r.tombstone === true ? tombstoneRow(r.key) : liveRow(r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease);
-}
-
-/**
- * A backend value, stored under main revision `main`, back to a record; directories written
- * before rows held the object itself.
- */
-function fromRow(v: unknown, main: number): StoredRecord {
-  if (!Array.isArray(v)) return v as StoredRecord;
-  const mod = v[3] === 0 ? main : (v[3] as number);
-  const tombstone = v[6] === 1;
-  const create = v[2] === 0 && !tombstone ? mod : (v[2] as number);
-  const r: StoredRecord = { key: v[0], value: v[1], createRevision: create, modRevision: mod, version: v[4], lease: v[5] };
-  if (tombstone) r.tombstone = true;
-  return r;
-}
 
 export interface LeaseInfo {
   id: number;
@@ -531,7 +495,7 @@ export class MvccStore {
       version: ki.version,
       lease,
     };
-    this.kv.putEncoded([main, sub], this.rows.row(key, value, kv.createRevision === main ? 0 : kv.createRevision, 0, kv.version, lease, false), true);
+    this.kv.putEncoded([main, sub], this.rows.live(key, value, kv.createRevision, main, kv.version, lease), true);
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
@@ -564,7 +528,7 @@ export class MvccStore {
     const main = this.rev + 1;
     const sub = this.sub++;
     this.index.tombstone(key, main, sub);
-    this.kv.putEncoded([main, sub], this.rows.row(key, emptyValue, 0, 0, 0, 0, true), true);
+    this.kv.putEncoded([main, sub], this.rows.tombstone(key), true);
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
     const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };
@@ -1068,12 +1032,12 @@ export class MvccStore {
     const data = decodeSnapshot(bytes);
     const kvKeys = [...this.kv.range({})].map((e) => e.key);
     const metaKeys = [...this.meta.range({})].map((e) => e.key);
-    const pairs = data.records.map((r, i) => ({ key: [r.modRevision, data.subs[i]!] as StoreKey, value: toRow(r) as unknown }));
     try {
       this.backend.write(() => {
         for (const k of kvKeys) this.kv.remove(k);
         for (const k of metaKeys) this.meta.remove(k);
-        for (const p of pairs) this.kv.put(p.key, p.value);
+        // In revision order into an emptied table: every row is appended.
+        data.records.forEach((r, i) => this.kv.putEncoded([r.modRevision, data.subs[i]!], this.rows.record(r), true));
         const state: MetaState = {
           revision: data.revision,
           compactRevision: data.compactRevision,
@@ -1083,7 +1047,8 @@ export class MvccStore {
         if (origin !== null) this.meta.put(restoredKey, origin);
         for (const l of data.leases) this.meta.put(leasePrefix + l.id, l);
         for (const [client, r] of data.clients) this.meta.put(clientPrefix + client, r);
-        this.loadState(state, pairs, data.leases, data.clients);
+        const records = data.records.map((r, i) => ({ key: [r.modRevision, data.subs[i]!] as StoreKey, value: r as unknown }));
+        this.loadState(state, records, data.leases, data.clients);
       });
     } catch (err) {
       this.broken = err instanceof Error ? err : new Error(String(err));

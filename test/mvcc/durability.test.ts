@@ -50,9 +50,9 @@ class FailingStore implements DurableStore {
         if (this.puts++ === this.failAtPut) throw new Error('injected failure');
         t.put(k, v);
       },
-      putEncoded: (k, v) => {
+      putEncoded: (k, v, last) => {
         if (this.puts++ === this.failAtPut) throw new Error('injected failure');
-        t.putEncoded(k, v);
+        t.putEncoded(k, v, last);
       },
       remove: (k) => t.remove(k),
     };
