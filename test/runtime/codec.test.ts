@@ -71,6 +71,14 @@ describe('codec', () => {
       encodeValue([['a', 'b'], 1, 0, 1, 1, 'not an ask id', 'x']),
       encodeValue([['a', 'b'], 0, 0, 1, 1, 'x', 0, 0]), // a truncated second run
       encodeValue([['a', 'b'], 0, 5, 1, 1, 'x']), // an actor index outside the table
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [1, 5], 'abc']), // a string column whose lengths overrun it
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [1, 1], 'abc']), // ... or leave some of it over
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [-1, 4], 'abc']), // ... or hold a negative length
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [1.5, 1.5], 'abc']), // ... or a fractional one
+      encodeValue([['a', 'b'], 4, 0, 1, 3, [1, 2], 'abc']), // ... or fewer lengths than the run announces
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [1, 2], 42]), // ... or no string
+      encodeValue([['a', 'b'], 4, 0, 1, 2, [1, 2]]), // ... or nothing at all
+      encodeValue([['a', 'b'], 5, 0, 1, 1, 'x']), // a run kind that does not exist
       new Uint8Array([...new Uint8Array(encodeFrame([[SEND, 'a', 'b', 0, 1]])), 0]), // a frame with a trailing byte
       new TextEncoder().encode('this is not msgpack at all, just text'),
     ];
@@ -93,6 +101,49 @@ describe('codec', () => {
         // JSON values through msgpack: -0 and +0 are one number, as JSON has them.
         const plain = JSON.parse(JSON.stringify(envs));
         expect(JSON.parse(JSON.stringify(decodeFrame(encodeFrame(envs))))).toEqual(plain);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('sends a burst of short strings as one column, and cuts it apart again', () => {
+    const strings = ['alpha', '', 'ünïcödé ✓', '😀 astral', 'x'.repeat(255), 'z'];
+    const envs: Envelope[] = strings.map((s) => [SEND, 'sink', 'src', 0, s] as Envelope);
+    const frame = encodeFrame(envs);
+    // The strings sit side by side in the frame, with no header between them.
+    expect(Buffer.from(frame).includes(Buffer.from(strings.join(''), 'utf8'))).toBe(true);
+    expect(decodeFrame(frame)).toEqual(envs);
+    // A string of 256 characters or more, a lone string, and strings between other payloads
+    // go one by one, and everything keeps its order.
+    const mixed: Envelope[] = [
+      [SEND, 'sink', 'src', 0, 'a'],
+      [SEND, 'sink', 'src', 0, 'y'.repeat(256)],
+      [SEND, 'sink', 'src', 0, 'b'],
+      [SEND, 'sink', 'src', 0, 'c'],
+      [SEND, 'sink', 'src', 0, { not: 'a string' }],
+      [SEND, 'sink', 'src', 0, 'd'],
+      [ASK, 'sink', 'src', 9, 'asked'],
+      [SEND, 'other', 'src', 0, 'e'],
+      [SEND, 'other', 'src', 0, 'f'],
+    ];
+    const mixedFrame = encodeFrame(mixed);
+    expect(decodeFrame(mixedFrame)).toEqual(mixed);
+    expect(Buffer.from(mixedFrame).includes(Buffer.from('bc'))).toBe(true);
+    expect(Buffer.from(mixedFrame).includes(Buffer.from('ef'))).toBe(true);
+  });
+
+  it('round-trips any mix of string and other sends', () => {
+    const payload = fc.oneof(
+      fc.string({ maxLength: 300, unit: 'grapheme' }),
+      fc.string({ maxLength: 20 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.record({ s: fc.string({ maxLength: 5 }) }),
+    );
+    const envelope = fc.tuple(fc.constant(SEND), fc.constantFrom('a', 'b'), fc.constantFrom('c', 'd'), fc.constant(0), payload) as fc.Arbitrary<Envelope>;
+    fc.assert(
+      fc.property(fc.array(envelope, { minLength: 1, maxLength: 80 }), (envs) => {
+        expect(decodeFrame(encodeFrame(envs))).toEqual(envs);
       }),
       { numRuns: 300 },
     );
