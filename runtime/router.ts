@@ -35,6 +35,9 @@ export class Router {
   private readonly down = new Map<ActorId, string>();
   private readonly ports = new Map<number, MessagePort>();
   private readonly outboxes = new Map<number, FrameBuilder>();
+  /** The destination of the last send and its outbox: bursts to one actor skip two lookups. */
+  private lastTo = '';
+  private lastBox: FrameBuilder | null = null;
   private flushScheduled = false;
   /** Slots whose outbox went from empty to non-empty since the last flush. */
   private dirty: number[] = [];
@@ -83,6 +86,7 @@ export class Router {
 
   // ---- directory and ports --------------------------------------------------------------------
   setLocation(id: ActorId, slot: number, down: string | null): void {
+    this.lastTo = '';
     this.directory.set(id, slot);
     if (down === null) this.down.delete(id);
     else {
@@ -92,6 +96,7 @@ export class Router {
   }
 
   forget(id: ActorId): void {
+    this.lastTo = '';
     this.directory.delete(id);
     this.down.delete(id);
     this.early.delete(id);
@@ -176,6 +181,7 @@ export class Router {
     const port = this.ports.get(slot);
     this.ports.delete(slot);
     this.outboxes.delete(slot);
+    this.lastTo = '';
     port?.close();
   }
 
@@ -202,18 +208,24 @@ export class Router {
 
   // ---- sending ------------------------------------------------------------------------------------
   route(kind: EnvelopeKind, to: ActorId, from: ActorId, askId: number, payload: unknown): void {
-    const slot = this.directory.get(to);
-    if (slot === undefined) throw new UnknownActorError(to);
-    if (this.down.size !== 0 && this.down.has(to)) {
-      if (kind === ASK) this.refuse([kind, to, from, askId, payload], this.down.get(to)!);
-      return; // a send to a down actor is lost, as a packet to a dead host would be
+    let box = this.lastBox;
+    if (to !== this.lastTo || box === null) {
+      const slot = this.directory.get(to);
+      if (slot === undefined) throw new UnknownActorError(to);
+      if (this.down.size !== 0 && this.down.has(to)) {
+        if (kind === ASK) this.refuse([kind, to, from, askId, payload], this.down.get(to)!);
+        return; // a send to a down actor is lost, as a packet to a dead host would be
+      }
+      box = this.outboxes.get(slot) ?? null;
+      if (!box) {
+        box = new FrameBuilder(slot);
+        this.outboxes.set(slot, box);
+      }
+      // Cached until the directory, the down set or the ports change (each clears lastTo).
+      this.lastTo = to;
+      this.lastBox = box;
     }
-    let box = this.outboxes.get(slot);
-    if (!box) {
-      box = new FrameBuilder();
-      this.outboxes.set(slot, box);
-    }
-    if (box.count === 0) this.dirty.push(slot);
+    if (box.count === 0) this.dirty.push(box.slot);
     box.add(kind, to, from, askId, payload);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -269,11 +281,21 @@ export class Router {
     const per = envs.length ? frame.byteLength / envs.length : 0;
     this.envelopesIn += envs.length;
     const faults = this.faults;
-    for (const env of envs) {
-      if (faults.empty) {
-        this.arrive(env, per);
-        continue;
+    if (faults.empty) {
+      // Runs address one actor: look its cell up once per run, not once per envelope.
+      let lastTo = '';
+      let cell: ActorCell | undefined;
+      for (const env of envs) {
+        if (env[1] !== lastTo || cell === undefined || cell.isDead) {
+          lastTo = env[1];
+          cell = this.cells.get(lastTo);
+        }
+        if (cell !== undefined) cell.deliver(env, per);
+        else this.arrive(env, per);
       }
+      return;
+    }
+    for (const env of envs) {
       const delays = faults.decide(env[2], env[1], this.rng);
       if (delays.length === 0) {
         const cell = this.cells.get(env[1]);
