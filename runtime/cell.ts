@@ -40,13 +40,17 @@ export interface CellPlatform {
 }
 
 type State = 'starting' | 'running' | 'dead';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 type MailItem = Envelope | (() => void);
 
 interface PendingAsk {
   to: ActorId;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer: unknown;
+  /** When it times out (platform clock), and the timeout it was given. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 export class ActorCell {
@@ -70,6 +74,13 @@ export class ActorCell {
   private readonly timers = new Map<number, unknown>();
   private nextTimerId = 1;
   private readonly asks = new Map<number, PendingAsk>();
+  /**
+   * One timer for all outstanding asks, armed for the earliest deadline: an ask costs no timer
+   * of its own to set and clear (a busy client has a thousand in flight, each answered in
+   * milliseconds and timing out in seconds).
+   */
+  private askTimer: unknown = null;
+  private askTimerAt = Infinity;
   private nextAskId = 1;
   /** The ask being handled now: its asker and askId (0: none). */
   private currentFrom: ActorId = '';
@@ -173,7 +184,6 @@ export class ActorCell {
       const pending = this.asks.get(env[3]);
       if (!pending) return; // timed out or rejected already
       this.asks.delete(env[3]);
-      this.platform.clearTimer(pending.timer);
       if (kind === REPLY) pending.resolve(env[4]);
       else pending.reject(fromWireError(env[4] as WireError));
       return;
@@ -220,13 +230,36 @@ export class ActorCell {
     if (this.state === 'running') this.drain();
   }
 
+  private armAskTimer(at: number): void {
+    if (this.askTimer !== null) this.platform.clearTimer(this.askTimer);
+    this.askTimerAt = at;
+    // Node runs a timer beyond 2^31 - 1 ms after 1 ms: a longer wait is taken in steps.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.platform.now()));
+    this.askTimer = this.platform.setTimer(delay, () => this.expireAsks());
+  }
+
+  /** Rejects the asks whose deadline has passed and arms the timer for the next one. */
+  private expireAsks(): void {
+    this.askTimer = null;
+    this.askTimerAt = Infinity;
+    if (this.state === 'dead') return;
+    const now = this.platform.now();
+    let next = Infinity;
+    for (const [id, pending] of this.asks) {
+      if (pending.deadline <= now) {
+        this.asks.delete(id);
+        pending.reject(new AskTimeoutError(pending.to, pending.timeoutMs));
+      } else if (pending.deadline < next) next = pending.deadline;
+    }
+    if (next !== Infinity) this.armAskTimer(next);
+  }
+
   /** Another actor went down: asks waiting on it fail now rather than at their timeout. */
   peerDown(peer: ActorId, reason: string): void {
     if (this.asks.size === 0) return;
     for (const [id, pending] of this.asks) {
       if (pending.to !== peer) continue;
       this.asks.delete(id);
-      this.platform.clearTimer(pending.timer);
       pending.reject(new ActorUnavailableError(peer, reason));
     }
   }
@@ -237,7 +270,8 @@ export class ActorCell {
     this.state = 'dead';
     for (const handle of this.timers.values()) this.platform.clearTimer(handle);
     this.timers.clear();
-    for (const pending of this.asks.values()) this.platform.clearTimer(pending.timer);
+    if (this.askTimer !== null) this.platform.clearTimer(this.askTimer);
+    this.askTimer = null;
     this.asks.clear(); // the asker itself is gone: nobody awaits these promises
     const queued = this.mailbox.slice(this.mailboxHead);
     this.mailbox.length = 0;
@@ -287,16 +321,14 @@ export class ActorCell {
         const askId = cell.nextAskId++;
         const timeoutMs = options?.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
         return new Promise<R>((resolve, reject) => {
-          const timer = platform.setTimer(timeoutMs, () => {
-            if (cell.asks.delete(askId)) reject(new AskTimeoutError(to, timeoutMs));
-          });
-          cell.asks.set(askId, { to, resolve: resolve as (v: unknown) => void, reject, timer });
+          const deadline = platform.now() + timeoutMs;
+          cell.asks.set(askId, { to, resolve: resolve as (v: unknown) => void, reject, deadline, timeoutMs });
+          if (deadline < cell.askTimerAt) cell.armAskTimer(deadline);
           cell.metrics.msgsOut++;
           try {
             platform.route(ASK, to, cell.id, askId, msg);
           } catch (err) {
             cell.asks.delete(askId);
-            platform.clearTimer(timer);
             reject(err as Error);
           }
         });

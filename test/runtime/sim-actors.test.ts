@@ -240,6 +240,35 @@ describe('SimHost asks', () => {
     expect(sim.now()).toBeCloseTo(100, 6);
   });
 
+  it("an actor's asks each time out at their own deadline, whatever order they were made in", async () => {
+    sim = new SimHost({ seed: 3 });
+    const outcomes: string[] = [];
+    const asker: Actor = {
+      onMessage(ctx, _from, msg) {
+        if ((msg as { cmd?: string }).cmd !== 'go') return;
+        const t0 = ctx.now();
+        // The slow actor answers every ask after 150 ms: only the asks that give up sooner fail.
+        for (const timeoutMs of [300, 100, 200, 40, 5_000, 149]) {
+          ctx.ask('s', { cmd: 'slow', ms: 150, value: timeoutMs }, { timeoutMs }).then(
+            (v) => outcomes.push(`${timeoutMs}: answered ${String(v)} after ${ctx.now() - t0 >= 150 ? '150 ms' : 'less'}`),
+            (e: Error) => outcomes.push(`${timeoutMs}: ${e.name} at ${ctx.now() - t0}`),
+          );
+        }
+      },
+    };
+    sim.supervise({ id: 'root', children: [probeSpec('s', 'slow'), inlineSpec('asker', () => asker)] });
+    sim.send('asker', { cmd: 'go' });
+    await sim.sleep(10_000);
+    expect(outcomes).toEqual([
+      '40: AskTimeoutError at 40',
+      '100: AskTimeoutError at 100',
+      '149: AskTimeoutError at 149',
+      '300: answered 300 after 150 ms',
+      '200: answered 200 after 150 ms',
+      '5000: answered 5000 after 150 ms',
+    ]);
+  });
+
   it('a send to an unknown actor throws UnknownActorError and an ask rejects with it', async () => {
     sim = new SimHost({ seed: 3 });
     sim.supervise({ id: 'root', children: [probeSpec('e', 'echo')] });
