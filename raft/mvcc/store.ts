@@ -145,7 +145,17 @@ export interface MvccListener {
    * path, so it must be cheap.
    */
   wantsPrevKv(key: string): boolean;
+  /**
+   * Whether `applied` will look at the results' events (someone watches); a listener without
+   * this method always does. When every listener says no, writes build no events (empty in
+   * the results): they cost objects on every replica and nobody would read them. Asked once
+   * per `applyEntries`.
+   */
+  wantsEvents?(): boolean;
 }
+
+/** The events of a write nobody watches: never pushed to (frozen, so a push would throw). */
+const NO_EVENTS: WatchEvent[] = Object.freeze([]) as unknown as WatchEvent[];
 
 /**
  * Limits that shape replicated behaviour: every replica must use the same values, since they
@@ -235,6 +245,8 @@ export class MvccStore {
   private readonly journaled = new Set<string>();
   private readonly dirtyLeases = new Set<number>();
   private readonly listeners: MvccListener[] = [];
+  /** Whether the entries being applied build their watch events (see MvccListener.wantsEvents). */
+  private collectEvents = true;
   private broken: Error | null = null;
 
   private constructor(backend: DurableStore, options: MvccOptions) {
@@ -298,6 +310,9 @@ export class MvccStore {
     this.checkUsable();
     const results: ApplyResult[] = [];
     if (entries.length === 0 || entries[entries.length - 1]!.index <= this.applied) return results;
+    // With no listener at all, the caller reads the events from the results.
+    this.collectEvents = this.listeners.length === 0;
+    for (const l of this.listeners) if (l.wantsEvents?.() ?? true) this.collectEvents = true;
     try {
       this.backend.write(() => {
         for (let i = 0; i < entries.length; i++) {
@@ -327,13 +342,13 @@ export class MvccStore {
       try {
         data = decodeEntryData(data);
       } catch {
-        results.push(this.result(index, '', 0, errors.unknownOperation('undecodable entry'), [], false));
+        results.push(this.result(index, '', 0, errors.unknownOperation('undecodable entry'), NO_EVENTS, false));
         return;
       }
       // A batch's proposals were each held to the limit when they were encoded.
       if (!Array.isArray(data) && bytes > maxRequestBytes) {
         const p = data as Proposal;
-        results.push(this.result(index, p.client, p.seq, errors.requestTooLarge(bytes), [], false));
+        results.push(this.result(index, p.client, p.seq, errors.requestTooLarge(bytes), NO_EVENTS, false));
         return;
       }
     }
@@ -343,7 +358,7 @@ export class MvccStore {
   }
 
   private applyProposal(index: number, at: number, p: unknown, results: ApplyResult[]): void {
-    results.push(isProposal(p) ? this.applyOne(index, at, p) : this.result(index, '', 0, errors.unknownOperation('malformed proposal'), [], false));
+    results.push(isProposal(p) ? this.applyOne(index, at, p) : this.result(index, '', 0, errors.unknownOperation('malformed proposal'), NO_EVENTS, false));
     this.evictClients();
   }
 
@@ -354,15 +369,15 @@ export class MvccStore {
       record = this.clients.get(client);
       if (record !== undefined) {
         if (p.seq === record.seq && record.response !== null) {
-          return this.result(index, client, p.seq, record.response, [], true);
+          return this.result(index, client, p.seq, record.response, NO_EVENTS, true);
         }
         if (p.seq < record.seq) {
-          return this.result(index, client, p.seq, errors.staleSequence(client, p.seq, record.seq), [], false);
+          return this.result(index, client, p.seq, errors.staleSequence(client, p.seq, record.seq), NO_EVENTS, false);
         }
       }
     }
     const before = this.mutations;
-    const events: WatchEvent[] = [];
+    const events = this.collectEvents ? [] : NO_EVENTS;
     const response = this.execute(p.cmd, index, events);
     if (client !== '') {
       const changed = this.mutations !== before;
@@ -487,20 +502,15 @@ export class MvccStore {
     const value = op.ignoreValue ? prev!.value : this.ownValue(op.value!);
     const oldLease = this.keyLease.get(key) ?? 0;
     const lease = op.ignoreLease ? oldLease : (op.lease ?? 0);
-    const kv: KeyValue = {
-      key,
-      value,
-      createRevision: ki.createRevision,
-      modRevision: main,
-      version: ki.version,
-      lease,
-    };
-    this.kv.putEncoded([main, sub], this.rows.live(key, value, kv.createRevision, main, kv.version, lease), true);
+    this.kv.putEncoded([main, sub], this.rows.live(key, value, ki.createRevision, main, ki.version, lease), true);
     if (lease !== oldLease) {
       if (oldLease !== 0) this.detach(key, oldLease);
       if (lease !== 0) this.attach(key, lease);
     }
-    events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv: prev });
+    if (events !== NO_EVENTS) {
+      const kv: KeyValue = { key, value, createRevision: ki.createRevision, modRevision: main, version: ki.version, lease };
+      events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv: prev });
+    }
     return op.prevKv && prev !== undefined ? { type: 'put', revision: main, prevKv: prev } : { type: 'put', revision: main };
   }
 
@@ -531,8 +541,10 @@ export class MvccStore {
     this.kv.putEncoded([main, sub], this.rows.tombstone(key), true);
     const lease = this.keyLease.get(key);
     if (lease !== undefined) this.detach(key, lease);
-    const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };
-    events.push(prev === undefined ? { type: 'delete', kv } : { type: 'delete', kv, prevKv: prev });
+    if (events !== NO_EVENTS) {
+      const kv: KeyValue = { key, value: emptyValue, createRevision: 0, modRevision: main, version: 0, lease: 0 };
+      events.push(prev === undefined ? { type: 'delete', kv } : { type: 'delete', kv, prevKv: prev });
+    }
     return prev;
   }
 

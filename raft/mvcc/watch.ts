@@ -196,6 +196,10 @@ export class WatchHub implements MvccListener {
     return false;
   }
 
+  wantsEvents(): boolean {
+    return this.watchers.size > 0;
+  }
+
   applied(results: readonly ApplyResult[], revision: number): void {
     if (this.watchers.size === 0) return;
     for (const w of [...this.watchers.values()]) {

@@ -21,6 +21,30 @@ function harness(options: MvccOptions = {}) {
 }
 
 describe('MvccStore', () => {
+  it('builds watch events only when a listener wants them, and writes the same either way', () => {
+    const cmds: Command[] = [
+      { type: 'put', key: 'a', value: bytes(1) },
+      { type: 'put', key: 'a', value: bytes(2), prevKv: true },
+      { type: 'deleteRange', key: 'a', prevKv: true },
+      { type: 'txn', compare: [], success: [{ type: 'put', key: 'b', value: bytes(3) }], failure: [] },
+    ];
+    let wanted = false;
+    const seen: number[] = [];
+    const quiet = harness();
+    quiet.store.addListener({ applied: (rs) => void seen.push(...rs.map((r) => r.events.length)), restored() {}, wantsPrevKv: () => false, wantsEvents: () => wanted });
+    const plainRun = harness();
+    const noEvents = cmds.map((c) => quiet.run(c));
+    const withEvents = cmds.map((c) => plainRun.run(c));
+    expect(noEvents.map((r) => r.events)).toEqual([[], [], [], []]);
+    expect(withEvents.map((r) => r.events.length)).toEqual([1, 1, 1, 1]);
+    expect(noEvents.map((r) => r.response)).toEqual(withEvents.map((r) => r.response));
+    expect(quiet.store.snapshot()).toEqual(plainRun.store.snapshot());
+    // As soon as the listener wants them, they are there again.
+    wanted = true;
+    expect(quiet.run({ type: 'put', key: 'c', value: bytes(4) }).events).toHaveLength(1);
+    expect(seen).toEqual([0, 0, 0, 0, 1]);
+  });
+
   it('tracks revisions, versions and generations as etcd', () => {
     const { store, run } = harness();
     expect(store.revision).toBe(1);
