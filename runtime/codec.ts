@@ -57,6 +57,11 @@ const COLUMN_MAX_CHARS = 256;
  * The frame one turn is building for one destination thread. Envelopes are appended straight
  * into the frame's run layout, so a burst of sends allocates nothing per message.
  */
+export interface Senders {
+  ids: string[];
+  counts: number[];
+}
+
 export class FrameBuilder {
   private flat: unknown[] = [[]];
   private names: string[] = this.flat[0] as string[];
@@ -70,6 +75,7 @@ export class FrameBuilder {
   private column: string[] = [];
   /** Envelopes added since the last take(). */
   count = 0;
+  private readonly senderLists: Senders = { ids: [], counts: [] };
 
   /** @param slot the destination thread's slot (the router's own bookkeeping). */
   constructor(readonly slot = -1) {}
@@ -107,15 +113,22 @@ export class FrameBuilder {
     this.flat.push(lengths, strings.join(''));
   }
 
-  /** The senders of the envelopes added so far, with how many each sent. */
-  senders(): Map<string, number> {
+  /**
+   * The senders of the envelopes added so far, with how many each sent, as two parallel lists
+   * (reused: valid until the next call).
+   */
+  senders(): Senders {
     if (this.kind === SEND_STRINGS) this.closeColumn();
-    const out = new Map<string, number>();
+    const out = this.senderLists;
+    out.ids.length = 0;
+    out.counts.length = 0;
     const flat = this.flat;
     for (let j = 1; j < flat.length; ) {
       const from = this.names[flat[j + 2] as number]!;
       const n = flat[j + 3] as number;
-      out.set(from, (out.get(from) ?? 0) + n);
+      let k = out.ids.indexOf(from);
+      if (k < 0) k = out.ids.push(from) - 1;
+      out.counts[k] = (out.counts[k] ?? 0) + n;
       const kind = flat[j];
       j += RUN_HEADER + (kind === SEND_STRINGS ? 2 : kind === SEND ? n : 2 * n);
     }
@@ -145,10 +158,10 @@ function packFrame(flat: unknown[]): ArrayBuffer {
   framePackr.useBuffer(frameBuffer);
   // pack() returns a view into msgpackr's buffer: copy it out before anyone packs again.
   const view = framePackr.pack(flat) as Buffer;
-  // allocUnsafeSlow: an unpooled, uninitialised ArrayBuffer of exactly the frame's size.
-  const out = Buffer.allocUnsafeSlow(view.byteLength);
-  view.copy(out);
-  return out.buffer as ArrayBuffer;
+  // A plain ArrayBuffer of exactly the frame's size (cheaper to make than a Buffer's).
+  const out = new ArrayBuffer(view.byteLength);
+  new Uint8Array(out).set(view);
+  return out;
 }
 
 /** Encodes envelopes into a fresh ArrayBuffer of exactly the frame's size. */

@@ -7,7 +7,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ActorId } from './actor.js';
 import { ActorCell, type CellPlatform } from './cell.js';
-import { ASK, REPLY_ERROR, FrameBuilder, decodeFrame, type Envelope, type EnvelopeKind } from './codec.js';
+import { ASK, REPLY_ERROR, FrameBuilder, decodeFrame, type Envelope, type EnvelopeKind, type Senders } from './codec.js';
 import { UnknownActorError, toWireError, ActorUnavailableError } from './errors.js';
 import { FaultTable, NO_FAULTS, type FaultState } from './faults.js';
 import { Rng } from './rng.js';
@@ -261,10 +261,10 @@ export class Router {
   }
 
   /** Attributes a frame's bytes to its senders (evenly per envelope). */
-  private chargeBytes(senders: Map<ActorId, number>, perEnvelope: number): void {
-    for (const [sender, n] of senders) {
-      const cell = this.cells.get(sender);
-      if (cell) cell.metrics.bytesOut += perEnvelope * n;
+  private chargeBytes(senders: Senders, perEnvelope: number): void {
+    for (let k = 0; k < senders.ids.length; k++) {
+      const cell = this.cells.get(senders.ids[k]!);
+      if (cell) cell.metrics.bytesOut += perEnvelope * senders.counts[k]!;
     }
   }
 

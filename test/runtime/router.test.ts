@@ -86,6 +86,29 @@ describe('Router send path', () => {
     expect(two.envs.map((e) => e[4])).toEqual(['b0', 'b1', 'b2']);
   });
 
+  it("charges a frame's bytes to its senders, by how many envelopes each put in it", async () => {
+    const router = newRouter();
+    const sizes: number[] = [];
+    const { port1, port2 } = new MessageChannel();
+    router.addPort(1, port1);
+    port2.on('message', (frame: ArrayBuffer) => sizes.push(frame.byteLength));
+    cleanup.push(() => port2.close());
+    const cells = ['me', 'you'].map((id) => {
+      router.setLocation(id, 0, null);
+      const cell = new ActorCell({ id, role: 'test', module: '' }, { onMessage() {} }, router.platform, 0);
+      router.addCell(cell);
+      return cell;
+    });
+    router.setLocation('x', 1, null);
+    for (const [from, payload] of [['me', 'a'], ['me', 'b'], ['you', 'c'], ['me', { d: 1 }]] as const) router.route(SEND, 'x', from, 0, payload);
+    router.flush();
+    await settle();
+    expect(sizes).toHaveLength(1);
+    const [me, you] = cells.map((c) => c!.metrics.bytesOut);
+    expect(me! + you!).toBeCloseTo(sizes[0]!, 6);
+    expect(me! / you!).toBeCloseTo(3, 6);
+  });
+
   it('refuses an ask to a down destination even right after a burst to it', () => {
     const router = newRouter();
     collectingPort(router, 1);
