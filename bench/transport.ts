@@ -13,7 +13,7 @@ import { fmt, percentile, printTable, scaled, sortNumbers, type BenchArgs } from
 const PER_TURN_COALESCED = 64;
 const WINDOW_MSGS = 8_192;
 /** Alternating rounds of the runtime and raw 100 B coalesced cases (see runTransport). */
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 interface Case {
   payloadBytes: number;
