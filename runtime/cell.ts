@@ -134,20 +134,28 @@ export class ActorCell {
 
   /** An envelope arrives for this actor. */
   deliver(env: Envelope, bytes: number): void {
+    this.deliverParts(env[0], env[1], env[2], env[3], env[4], bytes, env);
+  }
+
+  /**
+   * An envelope arrives as its parts: it becomes an Envelope object only if it has to wait in
+   * the mailbox (or be refused), so a message handled at once allocates nothing here.
+   */
+  deliverParts(kind: EnvelopeKind, to: ActorId, from: ActorId, askId: number, payload: unknown, bytes: number, env: Envelope | null = null): void {
     this.metrics.msgsIn++;
     this.metrics.bytesIn += bytes;
     if (this.state === 'dead') {
-      this.refuse(env, new ActorUnavailableError(this.id, 'stopped'));
+      this.refuse(env ?? [kind, to, from, askId, payload], new ActorUnavailableError(this.id, 'stopped'));
       return;
     }
     if (!this.paused && this.mailboxHead === this.mailbox.length) {
       // Replies are taken even while onStart runs, so onStart may await an ask.
-      if (this.state === 'running' || env[0] === REPLY || env[0] === REPLY_ERROR) {
-        this.handle(env);
+      if (this.state === 'running' || kind === REPLY || kind === REPLY_ERROR) {
+        this.dispatch(kind, from, askId, payload);
         return;
       }
     }
-    this.enqueue(env);
+    this.enqueue(env ?? [kind, to, from, askId, payload]);
   }
 
   private enqueue(item: MailItem): void {
@@ -179,21 +187,24 @@ export class ActorCell {
   }
 
   private handle(env: Envelope): void {
-    const kind = env[0];
+    this.dispatch(env[0], env[2], env[3], env[4]);
+  }
+
+  private dispatch(kind: EnvelopeKind, from: ActorId, askId: number, payload: unknown): void {
     if (kind === REPLY || kind === REPLY_ERROR) {
-      const pending = this.asks.get(env[3]);
+      const pending = this.asks.get(askId);
       if (!pending) return; // timed out or rejected already
-      this.asks.delete(env[3]);
-      if (kind === REPLY) pending.resolve(env[4]);
-      else pending.reject(fromWireError(env[4] as WireError));
+      this.asks.delete(askId);
+      if (kind === REPLY) pending.resolve(payload);
+      else pending.reject(fromWireError(payload as WireError));
       return;
     }
     if (kind === ASK) {
-      this.currentFrom = env[2];
-      this.currentAsk = env[3];
+      this.currentFrom = from;
+      this.currentAsk = askId;
     } else this.currentAsk = 0;
     try {
-      const result = this.actor.onMessage(this.ctx, env[2], env[4]);
+      const result = this.actor.onMessage(this.ctx, from, payload);
       if (result && typeof (result as Promise<void>).then === 'function') {
         (result as Promise<void>).then(undefined, (err) => this.platform.crashed(this, err));
       }

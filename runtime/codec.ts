@@ -177,15 +177,25 @@ function nameIndex(names: string[], name: string): number {
   return names.push(name) - 1;
 }
 
-/** Decodes a frame; throws on malformed input (the caller drops and counts it). */
-export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
+/** A frame decoded and checked: its runs, ready to be walked by `forEachEnvelope`. */
+export interface DecodedFrame {
+  flat: unknown[];
+  /** Envelopes in the frame. */
+  count: number;
+}
+
+/**
+ * Decodes a frame and checks every run before anything is delivered; throws on malformed input
+ * (the caller drops and counts it), so a frame is taken whole or not at all.
+ */
+export function unpackFrame(frame: ArrayBuffer | Uint8Array): DecodedFrame {
   const bytes = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
   const flat = framePackr.unpack(bytes) as unknown[];
   if (!Array.isArray(flat) || flat.length < 1 + RUN_HEADER || !Array.isArray(flat[0])) {
     throw new Error('frame is not a list of envelopes');
   }
   const names = flat[0] as unknown[];
-  const out: Envelope[] = [];
+  let envelopes = 0;
   let j = 1;
   while (j < flat.length) {
     if (j + RUN_HEADER > flat.length) throw new Error(`truncated run at item ${j} of the frame`);
@@ -197,6 +207,7 @@ export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
     if (typeof to !== 'string' || typeof from !== 'string' || !(kind === 0 || kind === 1 || kind === 2 || kind === 3 || kind === SEND_STRINGS) || typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
       throw new Error(`malformed run header at item ${j - RUN_HEADER} of the frame`);
     }
+    envelopes += count;
     if (kind === SEND_STRINGS) {
       const lengths = flat[j];
       const joined = flat[j + 1];
@@ -209,23 +220,51 @@ export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
         else at += n;
       }
       if (at !== joined.length) throw new Error(`string column at item ${j - RUN_HEADER} of the frame does not add up`);
-      at = 0;
-      for (let k = 0; k < count; k++) out.push([SEND, to, from, 0, joined.slice(at, (at += lengths[k] as number))]);
       j += 2;
       continue;
     }
     const width = kind === SEND ? 1 : 2;
     if (j + count * width > flat.length) throw new Error(`run at item ${j - RUN_HEADER} announces ${count} envelopes the frame does not hold`);
-    if (kind === SEND) {
-      for (let k = 0; k < count; k++) out.push([SEND, to, from, 0, flat[j++]]);
-    } else {
-      for (let k = 0; k < count; k++) {
-        const askId = flat[j++];
-        if (typeof askId !== 'number') throw new Error(`malformed ask id at item ${j - 1} of the frame`);
-        out.push([kind, to, from, askId, flat[j++]]);
+    if (kind !== SEND) {
+      for (let k = 0; k < count; k++, j += 2) {
+        if (typeof flat[j] !== 'number') throw new Error(`malformed ask id at item ${j} of the frame`);
       }
+    } else j += count;
+  }
+  return { flat, count: envelopes };
+}
+
+export type EnvelopeVisitor = (kind: EnvelopeKind, to: string, from: string, askId: number, payload: unknown) => void;
+
+/** Calls `visit` with the parts of every envelope of a frame `unpackFrame` checked, in order. */
+export function forEachEnvelope(frame: DecodedFrame, visit: EnvelopeVisitor): void {
+  const flat = frame.flat;
+  const names = flat[0] as string[];
+  let j = 1;
+  while (j < flat.length) {
+    const kind = flat[j] as EnvelopeKind | typeof SEND_STRINGS;
+    const to = names[flat[j + 1] as number]!;
+    const from = names[flat[j + 2] as number]!;
+    const count = flat[j + 3] as number;
+    j += RUN_HEADER;
+    if (kind === SEND_STRINGS) {
+      const lengths = flat[j] as number[];
+      const joined = flat[j + 1] as string;
+      let at = 0;
+      for (let k = 0; k < count; k++) visit(SEND, to, from, 0, joined.slice(at, (at += lengths[k]!)));
+      j += 2;
+    } else if (kind === SEND) {
+      for (let k = 0; k < count; k++) visit(SEND, to, from, 0, flat[j++]);
+    } else {
+      for (let k = 0; k < count; k++, j += 2) visit(kind, to, from, flat[j] as number, flat[j + 1]);
     }
   }
+}
+
+/** Decodes a frame into envelopes; throws on malformed input. */
+export function decodeFrame(frame: ArrayBuffer | Uint8Array): Envelope[] {
+  const out: Envelope[] = [];
+  forEachEnvelope(unpackFrame(frame), (kind, to, from, askId, payload) => out.push([kind, to, from, askId, payload]));
   return out;
 }
 

@@ -7,7 +7,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ActorId } from './actor.js';
 import { ActorCell, type CellPlatform } from './cell.js';
-import { ASK, REPLY_ERROR, FrameBuilder, decodeFrame, type Envelope, type EnvelopeKind, type Senders } from './codec.js';
+import { ASK, REPLY_ERROR, FrameBuilder, forEachEnvelope, unpackFrame, type DecodedFrame, type Envelope, type EnvelopeKind, type Senders } from './codec.js';
 import { UnknownActorError, toWireError, ActorUnavailableError } from './errors.js';
 import { FaultTable, NO_FAULTS, type FaultState } from './faults.js';
 import { Rng } from './rng.js';
@@ -270,45 +270,46 @@ export class Router {
 
   // ---- receiving ----------------------------------------------------------------------------------
   onFrame(frame: ArrayBuffer): void {
-    let envs: Envelope[];
+    let decoded: DecodedFrame;
     try {
-      envs = decodeFrame(frame);
+      decoded = unpackFrame(frame);
     } catch (err) {
       this.decodeErrors++;
       this.options.logger.warn({ err: String(err), bytes: frame.byteLength, slot: this.slot }, 'dropped a frame that failed to decode');
       return;
     }
-    const per = envs.length ? frame.byteLength / envs.length : 0;
-    this.envelopesIn += envs.length;
-    const faults = this.faults;
-    if (faults.empty) {
-      // Runs address one actor: look its cell up once per run, not once per envelope.
-      let lastTo = '';
-      let cell: ActorCell | undefined;
-      for (const env of envs) {
-        if (env[1] !== lastTo || cell === undefined || cell.isDead) {
-          lastTo = env[1];
-          cell = this.cells.get(lastTo);
-        }
-        if (cell !== undefined) cell.deliver(env, per);
-        else this.arrive(env, per);
-      }
+    const per = frame.byteLength / decoded.count;
+    this.envelopesIn += decoded.count;
+    if (!this.faults.empty) {
+      forEachEnvelope(decoded, (kind, to, from, askId, payload) => this.arriveWithFaults([kind, to, from, askId, payload], per));
       return;
     }
-    for (const env of envs) {
-      const delays = faults.decide(env[2], env[1], this.rng);
-      if (delays.length === 0) {
-        const cell = this.cells.get(env[1]);
-        if (cell) cell.metrics.faultDrops++;
-        continue;
+    // Runs address one actor: its cell is looked up once per run, not once per envelope.
+    let lastTo = '';
+    let cell: ActorCell | undefined;
+    forEachEnvelope(decoded, (kind, to, from, askId, payload) => {
+      if (to !== lastTo || cell === undefined || cell.isDead) {
+        lastTo = to;
+        cell = this.cells.get(to);
       }
-      for (const d of delays) {
-        if (d === 0) this.arrive(env, per);
-        else
-          setTimeout(() => {
-            if (!this.faults.isBlocked(env[2], env[1])) this.arrive(env, per);
-          }, d);
-      }
+      if (cell !== undefined) cell.deliverParts(kind, to, from, askId, payload, per);
+      else this.arrive([kind, to, from, askId, payload], per);
+    });
+  }
+
+  private arriveWithFaults(env: Envelope, per: number): void {
+    const delays = this.faults.decide(env[2], env[1], this.rng);
+    if (delays.length === 0) {
+      const cell = this.cells.get(env[1]);
+      if (cell) cell.metrics.faultDrops++;
+      return;
+    }
+    for (const d of delays) {
+      if (d === 0) this.arrive(env, per);
+      else
+        setTimeout(() => {
+          if (!this.faults.isBlocked(env[2], env[1])) this.arrive(env, per);
+        }, d);
     }
   }
 

@@ -118,7 +118,7 @@ describe('Router send path', () => {
     router.route(SEND, 'x', 'asker', 0, 'warm');
     router.setLocation('x', 1, 'stopped');
     // Intercept the local delivery of the refusal.
-    router.addCell({ id: 'asker', isDead: false, metrics: { bytesOut: 0 }, deliver: (env: Envelope) => refused.push(env), kill() {} } as unknown as ActorCell);
+    router.addCell({ id: 'asker', isDead: false, metrics: { bytesOut: 0 }, deliverParts: (...env: Envelope) => refused.push(env), kill() {} } as unknown as ActorCell);
     router.route(1, 'x', 'asker', 5, 'please');
     router.flush();
     expect(refused).toHaveLength(1);
