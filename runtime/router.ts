@@ -17,6 +17,8 @@ import type { StoreOptions } from './actor.js';
 /** The longest a busy poll keeps the event loop waiting (see Router.setBusyPoll). */
 const MAX_POLL_STRETCH_MS = 2;
 
+const settled = Promise.resolve();
+
 /** Envelopes held for an actor whose spawn has not reached this thread yet. */
 const EARLY_LIMIT = 10_000;
 
@@ -229,7 +231,9 @@ export class Router {
     box.add(kind, to, from, askId, payload);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushBound);
+      // A reaction on a settled promise: the same microtask queue as queueMicrotask, without
+      // the AsyncResource Node creates for each queueMicrotask call (half the cost).
+      settled.then(this.flushBound);
     }
   }
 
