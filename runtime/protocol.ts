@@ -67,7 +67,9 @@ export interface TransportStats {
   framesOut: number;
   pollsEmpty: number;
   decodeErrors: number;
-  /** Envelopes that arrived from other threads, and the quiet-time collections run after bursts of them. */
+  /** Envelopes and frame bytes that arrived from other threads. */
   envelopesIn: number;
+  bytesIn: number;
+  /** Quiet-time collections run after bursts of them. */
   quietCollections: number;
 }

@@ -52,8 +52,9 @@ export class Router {
   framesWoken = 0;
   /** Frames posted to other threads. */
   framesOut = 0;
-  /** Envelopes that arrived from other threads (the worker's quiet-time collection reads it). */
+  /** Envelopes, and frame bytes, that arrived (the worker's quiet-time collection reads them). */
   envelopesIn = 0;
+  bytesIn = 0;
   /** Polls that spun their whole budget and found nothing (CPU spent for no frame). */
   pollsEmpty = 0;
   readonly platform: CellPlatform;
@@ -284,6 +285,7 @@ export class Router {
     }
     const per = frame.byteLength / decoded.count;
     this.envelopesIn += decoded.count;
+    this.bytesIn += frame.byteLength;
     if (!this.faults.empty) {
       forEachEnvelope(decoded, (kind, to, from, askId, payload) => this.arriveWithFaults([kind, to, from, askId, payload], per));
       return;

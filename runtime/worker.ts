@@ -106,6 +106,7 @@ const control: WorkerControl = {
     pollsEmpty: router.pollsEmpty,
     decodeErrors: router.decodeErrors,
     envelopesIn: router.envelopesIn,
+    bytesIn: router.bytesIn,
     quietCollections,
   }),
   cpu: threadCpu,
@@ -124,21 +125,33 @@ Comlink.expose(control, nodeEndpoint(init.control as never));
  * collection per burst (some tens of ms for a heap of 100 MB), never during one.
  */
 const QUIET_CHECK_MS = 5_000;
-/** Envelopes since the last collection that make a burst worth collecting after. */
+/**
+ * Envelopes, or frame bytes, since the last collection that make a burst worth collecting
+ * after: a Raft follower takes a bulk load in few, large envelopes.
+ */
 const BURST_ENVELOPES = 100_000;
-/** At most this many envelopes in one check interval: quiet (heartbeats alone stay below). */
+const BURST_BYTES = 64 * 1024 * 1024;
+/** At most this many envelopes and bytes in one check interval: quiet (heartbeats alone stay below). */
 const QUIET_ENVELOPES = 5_000;
+const QUIET_BYTES = 4 * 1024 * 1024;
 let collectedAt = 0;
+let collectedAtBytes = 0;
 let lastCount = 0;
+let lastBytes = 0;
 let quietCollections = 0;
 /** gc(): undefined until first needed, null when it could not be reached (not tried again). */
 let collect: (() => void) | null | undefined;
 setInterval(() => {
   const n = router.envelopesIn;
+  const bytes = router.bytesIn;
   const recent = n - lastCount;
+  const recentBytes = bytes - lastBytes;
   lastCount = n;
-  if (recent > QUIET_ENVELOPES || n - collectedAt < BURST_ENVELOPES) return;
+  lastBytes = bytes;
+  if (recent > QUIET_ENVELOPES || recentBytes > QUIET_BYTES) return;
+  if (n - collectedAt < BURST_ENVELOPES && bytes - collectedAtBytes < BURST_BYTES) return;
   collectedAt = n;
+  collectedAtBytes = bytes;
   if (collect === undefined) collect = gcFunction();
   if (collect === null) return;
   collect();

@@ -460,4 +460,18 @@ describe('ThreadHost quiet-time collection', () => {
     expect(after.b!.quietCollections).toBe(1); // once per burst
     expect(after.a!.quietCollections).toBe(0); // the blaster only received acknowledgements
   }, 40_000);
+
+  it('counts a burst of few, large messages as a burst too', async () => {
+    const host = newHost();
+    host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
+    await host.ask('sink', { cmd: 'count' }); // started
+    // 80 MB in 400 messages: far fewer envelopes than a burst needs, but bytes enough.
+    const blast = { cmd: 'blast', to: 'sink', count: 400, perTurn: 1, payloadBytes: 200_000, windowMsgs: 20 };
+    await host.ask('blaster', blast, { timeoutMs: 60_000 });
+    const during = await host.transportByGroup();
+    expect(during.b!.envelopesIn).toBeLessThan(1_000);
+    expect(during.b!.bytesIn).toBeGreaterThan(64 * 1024 * 1024);
+    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 20_000, interval: 500 }).toBe(1);
+    expect((await host.transportByGroup()).a!.quietCollections).toBe(0);
+  }, 40_000);
 });
