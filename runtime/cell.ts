@@ -40,9 +40,10 @@ export interface CellPlatform {
 }
 
 type State = 'starting' | 'running' | 'dead';
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 type MailItem = Envelope | (() => void);
+
+/** The longest delay a Node timer takes as it is. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface PendingAsk {
   to: ActorId;

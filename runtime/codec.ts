@@ -53,15 +53,16 @@ const MIN_COLUMN = 2;
  */
 const COLUMN_MAX_CHARS = 256;
 
-/**
- * The frame one turn is building for one destination thread. Envelopes are appended straight
- * into the frame's run layout, so a burst of sends allocates nothing per message.
- */
+/** Who put envelopes in a frame: sender ids and how many each, as parallel lists. */
 export interface Senders {
   ids: string[];
   counts: number[];
 }
 
+/**
+ * The frame one turn is building for one destination thread. Envelopes are appended straight
+ * into the frame's run layout, so a burst of sends allocates nothing per message.
+ */
 export class FrameBuilder {
   private flat: unknown[] = [[]];
   private names: string[] = this.flat[0] as string[];

@@ -17,6 +17,7 @@ import type { StoreOptions } from './actor.js';
 /** The longest a busy poll keeps the event loop waiting (see Router.setBusyPoll). */
 const MAX_POLL_STRETCH_MS = 2;
 
+/** Schedules the per-turn flush (see route). */
 const settled = Promise.resolve();
 
 /** Envelopes held for an actor whose spawn has not reached this thread yet. */
