@@ -15,6 +15,7 @@ import { createLogger } from './log.js';
 import type { FromWorker, ToWorker, WorkerControl, WorkerInit } from './protocol.js';
 import { Router } from './router.js';
 import { LmdbStore, MemoryStore, type DurableStore } from './store.js';
+import { ThreadPriority } from './thread-priority.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -28,6 +29,8 @@ function openStore(actor: string, name: string, options: StoreOptions): DurableS
   return LmdbStore.open(dir, { sync: options.sync !== false });
 }
 
+const priority = new ThreadPriority((reason) => logger.info({ slot: init.slot, reason }, 'thread priority left as it is'));
+
 const router = new Router({
   slot: init.slot,
   seed: init.seed,
@@ -40,6 +43,7 @@ const router = new Router({
     router.removeCell(cell.id, reason);
     post({ t: 'crashed', id: cell.id, reason });
   },
+  setCpuPriority: (actor, level) => priority.set(actor, level),
 });
 const downReasons = new Map(init.down);
 for (const [id, slot] of init.directory) router.setLocation(id, slot, downReasons.get(id) ?? null);
@@ -107,6 +111,7 @@ const control: WorkerControl = {
     decodeErrors: router.decodeErrors,
     envelopesIn: router.envelopesIn,
     bytesIn: router.bytesIn,
+    nice: priority.nice,
     quietCollections,
   }),
   cpu: threadCpu,
