@@ -18,6 +18,8 @@ export interface WorkerInit {
   faults: FaultState;
   /** Busy-poll budget in microseconds (0: off); see Router.setBusyPoll. */
   busyPollUs: number;
+  /** See ThreadHostOptions.quietCheckMs. */
+  quietCheckMs: number;
   ports: [number, MessagePort][];
   control: MessagePort;
 }

@@ -39,6 +39,11 @@ export interface ThreadHostOptions {
    * spinning thread would take the core another one needs.
    */
   busyPollUs?: number | 'auto';
+  /**
+   * How often a worker checks whether it has gone quiet after a burst of traffic, to hand the
+   * burst's garbage back (see runtime/worker.ts). Default 5,000 ms.
+   */
+  quietCheckMs?: number;
 }
 
 /** The busy-poll budget 'auto' gives while every worker can have a core. */
@@ -88,6 +93,7 @@ export class ThreadHost extends Host {
       shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
       crashGraceMs: options.crashGraceMs ?? 1_000,
       busyPollUs: options.busyPollUs ?? 'auto',
+      quietCheckMs: options.quietCheckMs ?? 5_000,
     };
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
     this.router = new Router({
@@ -171,6 +177,7 @@ export class ThreadHost extends Host {
       down: [...this.downReasons],
       faults: this.faultState,
       busyPollUs: this.busyPollFor(this.liveWorkers() + 1),
+      quietCheckMs: this.options.quietCheckMs,
       ports,
       control: controlChannel.port2,
     };

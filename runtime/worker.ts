@@ -124,12 +124,15 @@ Comlink.expose(control, nodeEndpoint(init.control as never));
 
 /**
  * Quiet-time collection: once a burst of traffic (a bulk load, a benchmark) is over and the
- * thread has gone quiet, one full garbage collection hands the burst's garbage back at once.
- * V8's memory reducer would do it too, but in its own time: tens of seconds, and now and then
- * not at all while heartbeats keep allocating a little. Checked every QUIET_CHECK_MS; costs one
- * collection per burst (some tens of ms for a heap of 100 MB), never during one.
+ * thread has stayed quiet for two check intervals in a row (work a burst leaves behind, a log
+ * compaction or a follower's last entries, is done by then), one full garbage collection hands
+ * the burst's garbage back at once, and a second one a check later gives back the young
+ * generation the burst had grown: V8 shrinks it only at a collection that finds allocation
+ * slow, and the first still counts the burst. V8's memory reducer would do all this too, but
+ * in its own time: tens of seconds, and now and then not at all while heartbeats keep
+ * allocating a little. Checked every `quietCheckMs` (5 s by default); costs two collections
+ * per burst (some tens of ms each for a heap of 100 MB), never during one.
  */
-const QUIET_CHECK_MS = 5_000;
 /**
  * Envelopes, or frame bytes, since the last collection that make a burst worth collecting
  * after: a Raft follower takes a bulk load in few, large envelopes.
@@ -143,6 +146,10 @@ let collectedAt = 0;
 let collectedAtBytes = 0;
 let lastCount = 0;
 let lastBytes = 0;
+/** Quiet check intervals in a row. */
+let quietChecks = 0;
+/** A first collection ran after a burst; the next quiet check runs the second. */
+let settling = false;
 let quietCollections = 0;
 /** gc(): undefined until first needed, null when it could not be reached (not tried again). */
 let collect: (() => void) | null | undefined;
@@ -153,15 +160,21 @@ setInterval(() => {
   const recentBytes = bytes - lastBytes;
   lastCount = n;
   lastBytes = bytes;
-  if (recent > QUIET_ENVELOPES || recentBytes > QUIET_BYTES) return;
-  if (n - collectedAt < BURST_ENVELOPES && bytes - collectedAtBytes < BURST_BYTES) return;
+  if (recent > QUIET_ENVELOPES || recentBytes > QUIET_BYTES) {
+    quietChecks = 0;
+    return;
+  }
+  if (++quietChecks < 2) return;
+  if (settling) settling = false;
+  else if (n - collectedAt < BURST_ENVELOPES && bytes - collectedAtBytes < BURST_BYTES) return;
+  else settling = true;
   collectedAt = n;
   collectedAtBytes = bytes;
   if (collect === undefined) collect = gcFunction();
   if (collect === null) return;
   collect();
   quietCollections++;
-}, QUIET_CHECK_MS).unref();
+}, init.quietCheckMs).unref();
 
 /** V8's gc(), reached without starting the process with --expose-gc; null when that fails. */
 function gcFunction(): (() => void) | null {

@@ -445,24 +445,24 @@ describe('ThreadHost busy polling', () => {
 });
 
 describe('ThreadHost quiet-time collection', () => {
-  it('collects once after a burst, when the thread goes quiet; a thread without a burst never', async () => {
-    const host = newHost();
+  it('collects twice after a burst, once the thread has gone quiet; a thread without a burst never', async () => {
+    const host = newHost({ quietCheckMs: 1_000 });
     host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
     await host.ask('sink', { cmd: 'count' }); // started
     const blast = { cmd: 'blast', to: 'sink', count: 150_000, perTurn: 64, payloadBytes: 100, windowMsgs: 8_192 };
     await host.ask('blaster', blast, { timeoutMs: 60_000 });
     const during = await host.transportByGroup();
     expect(during.b!.envelopesIn).toBeGreaterThanOrEqual(150_000);
-    // Checked every 5 s: quiet from the first check after the burst.
-    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 20_000, interval: 500 }).toBe(1);
-    await new Promise((r) => setTimeout(r, 6_000));
+    // Checked every second here: two quiet checks in a row, then a collection, and one more a check later.
+    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
+    await new Promise((r) => setTimeout(r, 3_000));
     const after = await host.transportByGroup();
-    expect(after.b!.quietCollections).toBe(1); // once per burst
+    expect(after.b!.quietCollections).toBe(2); // per burst
     expect(after.a!.quietCollections).toBe(0); // the blaster only received acknowledgements
   }, 40_000);
 
   it('counts a burst of few, large messages as a burst too', async () => {
-    const host = newHost();
+    const host = newHost({ quietCheckMs: 1_000 });
     host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
     await host.ask('sink', { cmd: 'count' }); // started
     // 80 MB in 400 messages: far fewer envelopes than a burst needs, but bytes enough.
@@ -471,7 +471,7 @@ describe('ThreadHost quiet-time collection', () => {
     const during = await host.transportByGroup();
     expect(during.b!.envelopesIn).toBeLessThan(1_000);
     expect(during.b!.bytesIn).toBeGreaterThan(64 * 1024 * 1024);
-    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 20_000, interval: 500 }).toBe(1);
+    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
     expect((await host.transportByGroup()).a!.quietCollections).toBe(0);
   }, 40_000);
 });
