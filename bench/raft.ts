@@ -138,6 +138,8 @@ export interface MemoryResult {
   waitedMs: number;
   peerHeapMb: number[];
   peerHeapAfterFillMb: number[];
+  /** Quiet-time collections each peer's worker ran (see runtime/worker.ts). */
+  peerQuietCollections: number[];
 }
 
 /**
@@ -159,8 +161,10 @@ export async function memoryPhase(keys: number, maxWaitMs: number): Promise<Memo
   c.host.removeChild('load');
   const rest = await atRest(c, maxWaitMs);
   const peerHeapMb = await peerHeap();
+  const transport = await c.host.transportByGroup();
+  const peerQuietCollections = c.peers.map((p) => transport[p]?.quietCollections ?? 0);
   await stopCluster(c);
-  return { keys: fill.ops, rssMb: Math.round(rest.rssMb), rssAfterFillMb: Math.round(rssAfterFillMb), waitedMs: rest.waitedMs, peerHeapMb, peerHeapAfterFillMb };
+  return { keys: fill.ops, rssMb: Math.round(rest.rssMb), rssAfterFillMb: Math.round(rssAfterFillMb), waitedMs: rest.waitedMs, peerHeapMb, peerHeapAfterFillMb, peerQuietCollections };
 }
 
 /** memoryPhase in a child process; its JSON result is the last line it prints. */
@@ -303,6 +307,7 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number>> 
     ['durable writes / ceiling', result.ratio_to_ceiling],
     [`resident memory with ${fmt(mem.keys)} keys (MB, the store's process without its load client), at rest after ${result.rest_wait_s} s`, result.rss_mb],
     ['  of which V8 heap per peer (MB)', mem.peerHeapMb.join(' / ')],
+    ['  quiet-time collections per peer', mem.peerQuietCollections.join(' / ')],
     ['resident memory right after the fill, load client included (MB)', result.rss_mb_after_fill],
     ['  of which V8 heap per peer (MB)', mem.peerHeapAfterFillMb.join(' / ')],
   ]);
