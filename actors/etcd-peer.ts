@@ -233,16 +233,8 @@ export default function etcdPeer(rawArgs: unknown): Actor {
       const wasLeader = role === 'leader';
       lead = rd.softState.lead;
       role = rd.softState.role;
-      if (role === 'leader' && !wasLeader) {
-        lessor.promote(ctx.now());
-        // Every write goes through the leader's thread: let it run ahead of the followers'
-        // when they share too few cores.
-        ctx.setCpuPriority('high');
-      }
-      if (wasLeader && role !== 'leader') {
-        failPending(lead);
-        ctx.setCpuPriority('normal');
-      }
+      if (role === 'leader' && !wasLeader) lessor.promote(ctx.now());
+      if (wasLeader && role !== 'leader') failPending(lead);
     }
     // The leader's replication messages may leave before its own log is on disk.
     const early = rd.messages.filter(canSendBeforePersist);

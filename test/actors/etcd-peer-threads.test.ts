@@ -57,21 +57,6 @@ describe('store peers on real threads with lmdb', () => {
     expect(new Set(st.map((s) => ('applied' in s ? s.applied : -1))).size).toBe(1);
   });
 
-  it.skipIf(process.platform !== 'linux' || process.getuid?.() !== 0)("runs the leader's thread at a raised priority, and the next leader's after a crash", async () => {
-    const host = startStore(newDir());
-    const leader = await waitForLeader(host, peers, 15_000);
-    const nices = async () => {
-      const t = await host.transportByGroup();
-      return Object.fromEntries(peers.map((p) => [p, t[p]?.nice]));
-    };
-    await expect.poll(nices, { timeout: 5_000 }).toEqual(Object.fromEntries(peers.map((p) => [p, p === leader ? -10 : 0])));
-    host.crash(leader, { restart: 'manual' });
-    const next = await waitForLeader(host, peers.filter((p) => p !== leader), 15_000);
-    await expect.poll(async () => (await nices())[next], { timeout: 5_000 }).toBe(-10);
-    const after = await nices();
-    for (const p of peers) if (p !== next && p !== leader) expect(after[p]).toBe(0);
-  });
-
   it('refuses a data directory whose raft log was corrupted, naming the file', async () => {
     const dir = newDir();
     let host = startStore(dir);
