@@ -7,19 +7,14 @@ import type { Actor, ActorContext } from '../runtime/actor.js';
 /**
  * Answers every ask with what it was sent; counts plain sends. `{cmd:'sendThenBlock', to, ms,
  * flush}` asks `to` for the time (in its own turn), then keeps this thread busy for `ms`, flushing
- * first if told, and answers with [when the block ended, `to`'s time]. `{cmd:'priority', level}`
- * sets its CPU priority hint.
+ * first if told, and answers with [when the block ended, `to`'s time].
  */
 export function echo(): Actor {
   let sends = 0;
   return {
     onMessage(ctx, from, msg) {
-      const m = msg as { cmd?: string; to?: string; payload?: unknown; ms?: number; flush?: boolean; level?: 'high' | 'normal' } | null;
+      const m = msg as { cmd?: string; to?: string; payload?: unknown; ms?: number; flush?: boolean } | null;
       if (m && m.cmd === 'count') return ctx.reply(sends);
-      if (m && m.cmd === 'priority' && m.level) {
-        ctx.setCpuPriority(m.level);
-        return ctx.reply(m.level);
-      }
       if (m && m.cmd === 'sendThenBlock' && m.to) {
         const r = ctx.replier();
         const theirs = ctx.ask<number>(m.to, { cmd: 'now' }, { timeoutMs: 5_000 });

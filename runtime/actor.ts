@@ -56,14 +56,6 @@ export interface ActorContext {
    */
   flush(): void;
   /**
-   * A hint that this actor sits on a path everything else waits for (a Raft leader): the host
-   * may run its thread ahead of others when the cores are oversubscribed. ThreadHost raises the
-   * thread's scheduling priority where the OS lets the process (Linux, as root or with
-   * CAP_SYS_NICE) and leaves it as it is elsewhere; the thread goes back to normal once no
-   * actor on it asks for more, or the actor stops. No-op on SimHost.
-   */
-  setCpuPriority(level: 'high' | 'normal'): void;
-  /**
    * Milliseconds. On ThreadHost: since the epoch, at sub-millisecond resolution, agreed by every
    * thread (so usable for timestamps too). On SimHost: virtual time from 0.
    */

@@ -29,8 +29,6 @@ export interface CellPlatform {
   afterTurn(fn: () => void): void;
   /** Posts the envelopes queued so far (see ActorContext.flush). */
   flush(): void;
-  /** See ActorContext.setCpuPriority. */
-  setCpuPriority(actor: ActorId, level: 'high' | 'normal'): void;
   /** Sends an envelope on its way. Throws UnknownActorError for an id never registered. */
   route(kind: EnvelopeKind, to: ActorId, from: ActorId, askId: number, payload: unknown): void;
   /** Why `id` cannot take messages now, or null if it is up. */
@@ -286,7 +284,6 @@ export class ActorCell {
     this.timers.clear();
     if (this.askTimer !== null) this.platform.clearTimer(this.askTimer);
     this.askTimer = null;
-    this.platform.setCpuPriority(this.id, 'normal');
     this.asks.clear(); // the asker itself is gone: nobody awaits these promises
     const queued = this.mailbox.slice(this.mailboxHead);
     this.mailbox.length = 0;
@@ -389,10 +386,6 @@ export class ActorCell {
         });
       },
       flush: () => platform.flush(),
-      setCpuPriority(level) {
-        cell.assertAlive();
-        platform.setCpuPriority(cell.id, level);
-      },
       cancelTimer(id) {
         const handle = cell.timers.get(id);
         if (handle === undefined) return;

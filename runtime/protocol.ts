@@ -74,6 +74,4 @@ export interface TransportStats {
   bytesIn: number;
   /** Quiet-time collections run after bursts of them. */
   quietCollections: number;
-  /** The worker thread's nice value (see ActorContext.setCpuPriority); null where it cannot be set. */
-  nice: number | null;
 }

@@ -29,8 +29,6 @@ export interface RouterOptions {
   logger: Logger;
   store(actor: ActorId, name: string, options: StoreOptions): DurableStore;
   crashed(cell: ActorCell, err: unknown): void;
-  /** See ActorContext.setCpuPriority (absent: a no-op). */
-  setCpuPriority?(actor: ActorId, level: 'high' | 'normal'): void;
 }
 
 export class Router {
@@ -81,7 +79,6 @@ export class Router {
       // setImmediate runs after the poll phase has delivered every message already queued.
       afterTurn: (fn) => void setImmediate(fn),
       flush: () => this.flush(),
-      setCpuPriority: (actor, level) => options.setCpuPriority?.(actor, level),
       clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
       route: (kind, to, from, askId, payload) => this.route(kind, to, from, askId, payload),
       downReason: (id) => this.down.get(id) ?? null,

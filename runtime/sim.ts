@@ -75,7 +75,6 @@ export class SimHost extends Host {
       // After every event already queued for this instant: the twin of setImmediate.
       afterTurn: (fn) => void host.schedule(0, fn),
       flush: () => {},
-      setCpuPriority: () => {},
       clearTimer: (h) => {
         if (h) (h as TimedEvent).fn = null;
       },

@@ -15,7 +15,6 @@ import { createLogger } from './log.js';
 import type { FromWorker, ToWorker, WorkerControl, WorkerInit } from './protocol.js';
 import { Router } from './router.js';
 import { LmdbStore, MemoryStore, type DurableStore } from './store.js';
-import { ThreadPriority } from './thread-priority.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -29,8 +28,6 @@ function openStore(actor: string, name: string, options: StoreOptions): DurableS
   return LmdbStore.open(dir, { sync: options.sync !== false });
 }
 
-const priority = new ThreadPriority((reason) => logger.info({ slot: init.slot, reason }, 'thread priority left as it is'));
-
 const router = new Router({
   slot: init.slot,
   seed: init.seed,
@@ -43,7 +40,6 @@ const router = new Router({
     router.removeCell(cell.id, reason);
     post({ t: 'crashed', id: cell.id, reason });
   },
-  setCpuPriority: (actor, level) => priority.set(actor, level),
 });
 const downReasons = new Map(init.down);
 for (const [id, slot] of init.directory) router.setLocation(id, slot, downReasons.get(id) ?? null);
@@ -111,7 +107,6 @@ const control: WorkerControl = {
     decodeErrors: router.decodeErrors,
     envelopesIn: router.envelopesIn,
     bytesIn: router.bytesIn,
-    nice: priority.nice,
     quietCollections,
   }),
   cpu: threadCpu,

@@ -1,6 +1,6 @@
 // ThreadHost on real worker threads. Workers run the compiled tree: `node scripts/build.mjs`
 // must have run first (npm test does).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -474,47 +474,4 @@ describe('ThreadHost quiet-time collection', () => {
     await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
     expect((await host.transportByGroup()).a!.quietCollections).toBe(0);
   }, 40_000);
-});
-
-describe('ThreadHost CPU priority hints', () => {
-  /** Nice values of this process's threads, from /proc (Linux). */
-  const threadNices = (): number[] =>
-    readdirSync('/proc/self/task').flatMap((tid) => {
-      try {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-        return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
-      } catch {
-        return [];
-      }
-    });
-
-  it.skipIf(process.platform !== 'linux' || process.getuid?.() !== 0)(
-    "raises a worker thread's priority while an actor on it asks, and lowers it when none does or the actor dies",
-    async () => {
-      const host = newHost();
-      host.supervise({ id: 'root', children: [threadSpec('p1', 'echo', { group: 'g' }), threadSpec('p2', 'echo', { group: 'g' }), threadSpec('other', 'echo', { group: 'h' })] });
-      const nice = async (group = 'g') => (await host.transportByGroup())[group]!.nice;
-      const normal = await nice();
-      expect(normal).not.toBeNull();
-      const high = normal! - 10;
-      const raised = () => threadNices().filter((n) => n === high).length;
-      expect(raised()).toBe(0);
-      await host.ask('p1', { cmd: 'priority', level: 'high' });
-      expect(await nice()).toBe(high);
-      expect(raised()).toBe(1); // that worker's thread, and only it
-      expect(await nice('h')).toBe(normal);
-      await host.ask('p2', { cmd: 'priority', level: 'high' });
-      await host.ask('p1', { cmd: 'priority', level: 'normal' });
-      expect(await nice()).toBe(high); // p2 still asks
-      await host.ask('p2', { cmd: 'priority', level: 'normal' });
-      expect(await nice()).toBe(normal);
-      expect(raised()).toBe(0);
-      await host.ask('p1', { cmd: 'priority', level: 'high' });
-      expect(raised()).toBe(1);
-      host.crash('p1');
-      await expect.poll(async () => nice(), { timeout: 5_000 }).toBe(normal);
-      expect(raised()).toBe(0);
-    },
-    20_000,
-  );
 });
