@@ -252,8 +252,14 @@ export default function etcdPeer(rawArgs: unknown): Actor {
     work.entriesPersisted += rd.entries.length;
     if (rd.hardState) storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) storage.append(rd.entries);
-    sendMessages(role === 'leader' ? late : rd.messages);
-    if (rd.committedEntries.length > 0) applyEntries(rd.committedEntries);
+    const after = role === 'leader' ? late : rd.messages;
+    sendMessages(after);
+    if (rd.committedEntries.length > 0) {
+      // A follower's acknowledgements leave now, not after the apply below: the leader commits
+      // (and the next round starts) while this peer applies.
+      if (after.length > 0) ctx.flush();
+      applyEntries(rd.committedEntries);
+    }
     work.applyMs += ctx.now() - tApply;
     work.entriesApplied += rd.committedEntries.length;
     work.readies++;
