@@ -95,6 +95,9 @@ export class ThreadHost extends Host {
       busyPollUs: options.busyPollUs ?? 'auto',
       quietCheckMs: options.quietCheckMs ?? 5_000,
     };
+    if (!(this.options.quietCheckMs > 0 && Number.isFinite(this.options.quietCheckMs))) {
+      throw new RangeError(`quietCheckMs must be a positive number of milliseconds, not ${options.quietCheckMs}`);
+    }
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
     this.router = new Router({
       slot: 0,

@@ -119,18 +119,17 @@ Comlink.expose(control, nodeEndpoint(init.control as never));
 
 /**
  * Quiet-time collection: once a burst of traffic (a bulk load, a benchmark) is over and the
- * thread has stayed quiet for two check intervals in a row (work a burst leaves behind, a log
- * compaction or a follower's last entries, is done by then), one full garbage collection hands
- * the burst's garbage back at once, and a second one a check later gives back the young
- * generation the burst had grown: V8 shrinks it only at a collection that finds allocation
- * slow, and the first still counts the burst. V8's memory reducer would do all this too, but
- * in its own time: tens of seconds, and now and then not at all while heartbeats keep
- * allocating a little. Checked every `quietCheckMs` (5 s by default); costs two collections
- * per burst (some tens of ms each for a heap of 100 MB), never during one.
- */
-/**
- * Envelopes, or frame bytes, since the last collection that make a burst worth collecting
- * after: a Raft follower takes a bulk load in few, large envelopes.
+ * thread has stayed quiet for two check intervals in a row (so that what the burst left to do
+ * is done), one full garbage collection hands the burst's garbage back at once, and a second
+ * one a check later gives back the young generation the burst had grown: V8 shrinks it only at
+ * a collection that finds allocation slow, and the first still counts the burst. V8's memory
+ * reducer would do all this too, but in its own time: tens of seconds, and now and then not at
+ * all while heartbeats keep allocating a little. Checked every `quietCheckMs` (5 s by
+ * default); costs two collections per burst (some tens of ms each for a heap of 100 MB), never
+ * during one.
+ *
+ * A burst is this many envelopes, or frame bytes, since the last collection: a Raft follower
+ * takes a bulk load in few, large envelopes.
  */
 const BURST_ENVELOPES = 100_000;
 const BURST_BYTES = 64 * 1024 * 1024;
