@@ -83,6 +83,10 @@ export class ThreadHost extends Host {
 
   constructor(options: ThreadHostOptions = {}) {
     super();
+    const quiet = options.quietCheckMs;
+    if (quiet !== undefined && !(quiet > 0 && Number.isFinite(quiet))) {
+      throw new RangeError(`quietCheckMs must be a positive number of milliseconds, not ${quiet}`);
+    }
     this.dataDir = options.dataDir ?? join(tmpdir(), `actorkube-${process.pid}-${Date.now()}`);
     mkdirSync(this.dataDir, { recursive: true });
     this.options = {
@@ -95,9 +99,6 @@ export class ThreadHost extends Host {
       busyPollUs: options.busyPollUs ?? 'auto',
       quietCheckMs: options.quietCheckMs ?? 5_000,
     };
-    if (!(this.options.quietCheckMs > 0 && Number.isFinite(this.options.quietCheckMs))) {
-      throw new RangeError(`quietCheckMs must be a positive number of milliseconds, not ${options.quietCheckMs}`);
-    }
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
     this.router = new Router({
       slot: 0,

@@ -461,6 +461,12 @@ describe('ThreadHost quiet-time collection', () => {
     expect(after.a!.quietCollections).toBe(0); // the blaster only received acknowledgements
   }, 40_000);
 
+  it('refuses a check interval that is not a positive number of milliseconds', () => {
+    for (const quietCheckMs of [0, -5, Number.NaN, Infinity]) {
+      expect(() => new ThreadHost({ quietCheckMs }), String(quietCheckMs)).toThrow(RangeError);
+    }
+  });
+
   it('counts a burst of few, large messages as a burst too', async () => {
     const host = newHost({ quietCheckMs: 1_000 });
     host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
