@@ -4,9 +4,8 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ActorCell } from '../../runtime/cell.js';
-import { createLogger } from '../../runtime/log.js';
-import { Router } from '../../runtime/router.js';
-import { MemoryStore } from '../../runtime/store.js';
+import type { Router } from '../../runtime/router.js';
+import { testRouter } from './helpers.js';
 
 const codecUrl = new URL('../../dist/runtime/codec.js', import.meta.url).href;
 
@@ -33,15 +32,7 @@ afterEach(async () => {
 });
 
 function routerWithSink(): { router: Router; seen: number[] } {
-  const router = new Router({
-    slot: 0,
-    seed: 1,
-    logger: createLogger({ level: 'silent' }),
-    store: () => new MemoryStore(),
-    crashed: (_cell, err) => {
-      throw err;
-    },
-  });
+  const router = testRouter();
   const seen: number[] = [];
   router.setLocation('sink', 0, null);
   router.setLocation('src', 1, null);

@@ -5,6 +5,9 @@ import pino, { type Logger } from 'pino';
 import type { ActorFactory, ActorSpec } from '../../runtime/actor.js';
 import * as probe from '../../actors/probe.js';
 import type { SimSpec } from '../../runtime/sim.js';
+import { createLogger } from '../../runtime/log.js';
+import { Router } from '../../runtime/router.js';
+import { MemoryStore } from '../../runtime/store.js';
 
 export type ProbeName = 'echo' | 'counter' | 'durableCounter' | 'blaster' | 'failingStart' | 'slow' | 'burster' | 'peer';
 
@@ -81,4 +84,17 @@ export async function rejectionOf(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected the promise to reject, but it resolved');
+}
+
+/** A Router for slot 0 of a thread-less test: silent, in-memory stores, and an actor crash throws. */
+export function testRouter(): Router {
+  return new Router({
+    slot: 0,
+    seed: 1,
+    logger: createLogger({ level: 'silent' }),
+    store: () => new MemoryStore(),
+    crashed: (_cell, err) => {
+      throw err;
+    },
+  });
 }

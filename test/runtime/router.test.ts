@@ -6,9 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ActorCell } from '../../runtime/cell.js';
 import { decodeFrame, REPLY_ERROR, SEND, type Envelope } from '../../runtime/codec.js';
 import { UnknownActorError } from '../../runtime/errors.js';
-import { createLogger } from '../../runtime/log.js';
-import { Router } from '../../runtime/router.js';
-import { MemoryStore } from '../../runtime/store.js';
+import type { Router } from '../../runtime/router.js';
+import { testRouter } from './helpers.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -16,15 +15,7 @@ afterEach(async () => {
 });
 
 function newRouter(): Router {
-  const router = new Router({
-    slot: 0,
-    seed: 1,
-    logger: createLogger({ level: 'silent' }),
-    store: () => new MemoryStore(),
-    crashed: (_cell, err) => {
-      throw err;
-    },
-  });
+  const router = testRouter();
   cleanup.push(() => router.closeAll());
   return router;
 }

@@ -445,16 +445,21 @@ describe('ThreadHost busy polling', () => {
 });
 
 describe('ThreadHost quiet-time collection', () => {
-  it('collects twice after a burst, once the thread has gone quiet; a thread without a burst never', async () => {
+  /** A blaster (group a) sends `blast` to a sink (group b) on a host checking quiet every second. */
+  async function blastSink(blast: Record<string, unknown>) {
     const host = newHost({ quietCheckMs: 1_000 });
     host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
     await host.ask('sink', { cmd: 'count' }); // started
-    const blast = { cmd: 'blast', to: 'sink', count: 150_000, perTurn: 64, payloadBytes: 100, windowMsgs: 8_192 };
-    await host.ask('blaster', blast, { timeoutMs: 60_000 });
-    const during = await host.transportByGroup();
+    await host.ask('blaster', { cmd: 'blast', to: 'sink', ...blast }, { timeoutMs: 60_000 });
+    const quietCollections = async () => (await host.transportByGroup()).b!.quietCollections;
+    return { host, during: await host.transportByGroup(), quietCollections };
+  }
+
+  it('collects twice after a burst, once the thread has gone quiet; a thread without a burst never', async () => {
+    const { host, during, quietCollections } = await blastSink({ count: 150_000, perTurn: 64, payloadBytes: 100, windowMsgs: 8_192 });
     expect(during.b!.envelopesIn).toBeGreaterThanOrEqual(150_000);
     // Checked every second here: two quiet checks in a row, then a collection, and one more a check later.
-    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
+    await expect.poll(quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
     await new Promise((r) => setTimeout(r, 3_000));
     const after = await host.transportByGroup();
     expect(after.b!.quietCollections).toBe(2); // per burst
@@ -468,16 +473,11 @@ describe('ThreadHost quiet-time collection', () => {
   });
 
   it('counts a burst of few, large messages as a burst too', async () => {
-    const host = newHost({ quietCheckMs: 1_000 });
-    host.supervise({ id: 'root', children: [threadSpec('blaster', 'blaster', { group: 'a' }), threadSpec('sink', 'counter', { group: 'b', mailboxLimit: 1_000_000 })] });
-    await host.ask('sink', { cmd: 'count' }); // started
     // 80 MB in 400 messages: far fewer envelopes than a burst needs, but bytes enough.
-    const blast = { cmd: 'blast', to: 'sink', count: 400, perTurn: 1, payloadBytes: 200_000, windowMsgs: 20 };
-    await host.ask('blaster', blast, { timeoutMs: 60_000 });
-    const during = await host.transportByGroup();
+    const { host, during, quietCollections } = await blastSink({ count: 400, perTurn: 1, payloadBytes: 200_000, windowMsgs: 20 });
     expect(during.b!.envelopesIn).toBeLessThan(1_000);
     expect(during.b!.bytesIn).toBeGreaterThan(64 * 1024 * 1024);
-    await expect.poll(async () => (await host.transportByGroup()).b!.quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
+    await expect.poll(quietCollections, { timeout: 15_000, interval: 200 }).toBe(2);
     expect((await host.transportByGroup()).a!.quietCollections).toBe(0);
   }, 40_000);
 });
