@@ -18,6 +18,7 @@ import { HOST_ID, Host } from './host.js';
 import { createLogger } from './log.js';
 import type { FromWorker, ToWorker, TransportStats, WorkerControl, WorkerInit } from './protocol.js';
 import { Router } from './router.js';
+import { type SchedPolicy, threadPolicy, useBatchScheduling } from './sched.js';
 import { MemoryStore } from './store.js';
 
 export interface ThreadHostOptions {
@@ -44,6 +45,12 @@ export interface ThreadHostOptions {
    * burst's garbage back (see runtime/worker.ts). Default 5,000 ms.
    */
   quietCheckMs?: number;
+  /**
+   * The CPU scheduling policy of the process's threads: 'batch' (default) puts them all under
+   * Linux's SCHED_BATCH (see runtime/sched.ts), where a woken actor waits for the running one
+   * to block rather than preempting it; 'inherit' leaves the process as it was started.
+   */
+  schedPolicy?: SchedPolicy;
 }
 
 /** The busy-poll budget 'auto' gives while every worker can have a core. */
@@ -80,12 +87,18 @@ export class ThreadHost extends Host {
   private readonly hostCell: ActorCell;
   private closed = false;
   private nextSyncId = 1;
+  /** The policy the process's threads run under ('batch', 'normal'...; null where unknown). */
+  readonly schedPolicy: string | null;
 
   constructor(options: ThreadHostOptions = {}) {
     super();
     const quiet = options.quietCheckMs;
     if (quiet !== undefined && !(quiet > 0 && Number.isFinite(quiet))) {
       throw new RangeError(`quietCheckMs must be a positive number of milliseconds, not ${quiet}`);
+    }
+    const policy = options.schedPolicy;
+    if (policy !== undefined && policy !== 'batch' && policy !== 'inherit') {
+      throw new RangeError(`schedPolicy must be 'batch' or 'inherit', not ${String(policy)}`);
     }
     this.dataDir = options.dataDir ?? join(tmpdir(), `actorkube-${process.pid}-${Date.now()}`);
     mkdirSync(this.dataDir, { recursive: true });
@@ -98,8 +111,15 @@ export class ThreadHost extends Host {
       crashGraceMs: options.crashGraceMs ?? 1_000,
       busyPollUs: options.busyPollUs ?? 'auto',
       quietCheckMs: options.quietCheckMs ?? 5_000,
+      schedPolicy: options.schedPolicy ?? 'batch',
     };
     this.logger = createLogger({ level: this.options.logLevel, destination: this.options.logDestination });
+    if (this.options.schedPolicy === 'batch') {
+      // Before any worker exists: the workers' threads inherit the main thread's policy.
+      const r = useBatchScheduling();
+      this.schedPolicy = r.policy;
+      if (r.error !== undefined) this.logger.info({ reason: r.error }, 'threads keep the default CPU scheduling policy');
+    } else this.schedPolicy = threadPolicy();
     this.router = new Router({
       slot: 0,
       seed: this.options.seed,

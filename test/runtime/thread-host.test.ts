@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActorUnavailableError, AskTimeoutError, MailboxFullError, UnknownActorError } from '../../runtime/errors.js';
+import { execFileSync } from 'node:child_process';
+import { threadPolicies } from '../../runtime/sched.js';
 import { AUTO_BUSY_POLL_US, ThreadHost, type ThreadHostOptions } from '../../runtime/thread-host.js';
 import { eventually, rejectionOf, threadSpec } from './helpers.js';
 
@@ -441,6 +443,43 @@ describe('ThreadHost busy polling', () => {
     const stats = await host.transportByGroup();
     expect(Object.keys(stats)).toHaveLength(availableParallelism() + 1);
     for (const s of Object.values(stats)) expect(s.busyPollUs).toBe(0);
+  });
+});
+
+/** Whether this machine can switch policies the way ThreadHost does (Linux with util-linux's chrt). */
+const canSetPolicy = (() => {
+  if (process.platform !== 'linux') return false;
+  try {
+    execFileSync('chrt', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!canSetPolicy)('ThreadHost CPU scheduling policy', () => {
+  const policies = () => new Set(threadPolicies().values());
+
+  it('puts every thread under SCHED_BATCH by default, workers started later included; inherit leaves it', async () => {
+    // Back to the default policy, as a process starts.
+    execFileSync('chrt', ['--all-tasks', '--other', '--pid', '0', String(process.pid)]);
+    const kept = newHost({ schedPolicy: 'inherit' });
+    kept.supervise({ id: 'root', children: [threadSpec('k', 'counter', { group: 'kept' })] });
+    expect(await kept.ask('k', { cmd: 'count' })).toBe(0);
+    expect(kept.schedPolicy).toBe('normal');
+    expect(policies()).toEqual(new Set(['normal']));
+
+    const host = newHost();
+    expect(host.schedPolicy).toBe('batch');
+    const before = threadPolicies().size;
+    host.supervise({ id: 'root', children: [threadSpec('c', 'counter', { group: 'late' })] });
+    expect(await host.ask('c', { cmd: 'count' })).toBe(0);
+    expect(threadPolicies().size).toBeGreaterThan(before);
+    expect(policies()).toEqual(new Set(['batch']));
+  });
+
+  it('refuses an unknown policy before anything starts', () => {
+    expect(() => new ThreadHost({ schedPolicy: 'fifo' as never })).toThrow(/schedPolicy must be 'batch' or 'inherit', not fifo/);
   });
 });
 
