@@ -323,8 +323,8 @@ export async function runRaft(args: BenchArgs): Promise<Record<string, number | 
     [[fmt(top.cpu.leader, 1), fmt(top.cpu.follower, 1), fmt(top.cpu.client, 1), fmt(top.cpu.other, 1), fmt(top.cpu.total, 1), fmt(result.cpu_bound_writes_per_s)]],
   );
   printTable('raft: reads, failover, memory', ['metric', 'value'], [
-    [`durable writes/s, 3 peers, 100 B, ${top.concurrency} clients: each trial (the best is the row above)`, trialsOf(true).map(fmt).join(' / ')],
-    ['memory-only writes/s, the same: each trial', trialsOf(false).map(fmt).join(' / ')],
+    [`durable writes/s, 3 peers, 100 B, ${top.concurrency} clients: each trial (the best is the row above)`, trialsOf(true).map((x) => fmt(x)).join(' / ')],
+    ['memory-only writes/s, the same: each trial', trialsOf(false).map((x) => fmt(x)).join(' / ')],
     ['linearizable reads/s (64 clients)', fmt(readsPerS)],
     ['failover median / max (ms)', `${result.failover_ms_median} / ${result.failover_ms_max}`],
     ['raw channel ceiling (msgs/s)', fmt(ceiling)],
