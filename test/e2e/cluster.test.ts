@@ -3,7 +3,7 @@
  * driven with the real kubectl through the kubeconfig it writes.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const KUBECTL = '/usr/bin/kubectl';
 const run = promisify(execFile);
 const haveKubectl = existsSync(KUBECTL);
+/** ThreadHost sets its policy with util-linux's chrt, on Linux. */
+const haveChrt = process.platform === 'linux' && ['/usr/bin/chrt', '/bin/chrt'].some((p) => existsSync(p));
 if (!haveKubectl) console.warn(`skipping the cluster end-to-end tests: ${KUBECTL} is not installed`);
 
 let dir: string;
@@ -59,6 +61,20 @@ afterAll(async () => {
 });
 
 describe.skipIf(!haveKubectl)('npm run cluster, driven with kubectl', () => {
+  it.skipIf(!haveChrt)('runs every thread of the cluster under SCHED_BATCH, and refuses an unknown --sched-policy', async () => {
+    const tasks = readdirSync(`/proc/${child.pid}/task`);
+    expect(tasks.length).toBeGreaterThan(5); // workers and V8's helpers
+    const policies = new Set(tasks.map((t) => /^policy\s*:\s*(\d+)/m.exec(readFileSync(`/proc/${child.pid}/task/${t}/sched`, 'utf8'))?.[1]));
+    expect(policies).toEqual(new Set(['3'])); // SCHED_BATCH
+    const bad = await run(process.execPath, ['dist/cli/cluster.js', '--headless', '--data-dir', join(dir, 'unused'), '--sched-policy', 'fifo']).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toContain('--sched-policy must be batch or inherit, got fifo');
+    expect(existsSync(join(dir, 'unused'))).toBe(false);
+  });
+
   it('runs a Deployment on the nodes, rolls it forward and back to the same ReplicaSet, and runs a Job to completion', async () => {
     expect(ready.nodes).toEqual(['node-1', 'node-2']);
     await eventually(() => kubectl('get', 'nodes', '--no-headers'), (o) => (o.match(/ Ready /g) ?? []).length === 2);
