@@ -15,6 +15,8 @@ export class ClientTable {
   private keys: string[] = [];
   private indexes: number[] = [];
   private ats: number[] = [];
+  /** The revision of each place's record (see minRevision). */
+  private revisions: number[] = [];
   private head = 0;
 
   get size(): number {
@@ -31,6 +33,7 @@ export class ClientTable {
     this.keys.push(client);
     this.indexes.push(record.index);
     this.ats.push(record.at ?? 0);
+    this.revisions.push(record.revision);
     // Places before the front are dead too: count them, or the arrays would only ever grow.
     if (this.keys.length > 2 * this.records.size + 1024) this.dropStale();
   }
@@ -44,7 +47,18 @@ export class ClientTable {
     this.keys = [];
     this.indexes = [];
     this.ats = [];
+    this.revisions = [];
     this.head = 0;
+  }
+
+  /**
+   * A revision no remembered client's record is below, read without a lookup: the revision of
+   * the front place. Places are in order of activity, and a record's revision (the store's,
+   * after its command) only grows with that order, so the front place, current or stale, has
+   * the lowest. Infinity when there are no places.
+   */
+  minRevision(): number {
+    return this.head < this.revisions.length ? this.revisions[this.head]! : Infinity;
   }
 
   /** The least recently active client, or undefined when there is none. */
@@ -74,15 +88,18 @@ export class ClientTable {
     const keys: string[] = [];
     const indexes: number[] = [];
     const ats: number[] = [];
+    const revisions: number[] = [];
     for (let i = this.head; i < this.keys.length; i++) {
       if (!this.isCurrent(i)) continue;
       keys.push(this.keys[i]!);
       indexes.push(this.indexes[i]!);
       ats.push(this.ats[i]!);
+      revisions.push(this.revisions[i]!);
     }
     this.keys = keys;
     this.indexes = indexes;
     this.ats = ats;
+    this.revisions = revisions;
     this.head = 0;
   }
 }

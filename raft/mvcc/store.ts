@@ -410,6 +410,8 @@ export class MvccStore {
     if (clients.size === 0) return;
     const oldestAllowed = this.rev - this.options.dedupIdleRevisions;
     const max = this.options.maxDedupClients;
+    // The common case, decided without looking anyone up: nobody is over the cap or idle.
+    if (clients.size <= max && clients.minRevision() >= oldestAllowed) return;
     for (let client = clients.oldest(); client !== undefined; client = clients.oldest()) {
       if (clients.size <= max && clients.get(client)!.revision >= oldestAllowed) return;
       clients.delete(client);
@@ -500,7 +502,7 @@ export class MvccStore {
     let prev: KeyValue | undefined;
     if (prevSub >= 0 && (op.prevKv || op.ignoreValue || this.wantsPrevKv(key))) prev = this.readRecord(ki.mainOf(n - 2), prevSub);
     const value = op.ignoreValue ? prev!.value : this.ownValue(op.value!);
-    const oldLease = this.keyLease.get(key) ?? 0;
+    const oldLease = this.keyLease.size === 0 ? 0 : (this.keyLease.get(key) ?? 0);
     const lease = op.ignoreLease ? oldLease : (op.lease ?? 0);
     this.kv.putEncoded([main, sub], this.rows.live(key, value, ki.createRevision, main, ki.version, lease), true);
     if (lease !== oldLease) {

@@ -43,6 +43,8 @@ describe('ClientTable', () => {
             }
           }
           expect(table.size).toBe(model.size);
+          // A lower bound on every remembered client's revision (the store's eviction check).
+          for (const r of model.values()) expect(table.minRevision()).toBeLessThanOrEqual(r.revision);
         }
         expect(table.entries()).toEqual([...model.entries()]);
       }),

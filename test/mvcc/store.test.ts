@@ -211,6 +211,16 @@ describe('MvccStore', () => {
     expect(store.revision).toBeGreaterThan(6);
   });
 
+  it('forgets an idle client while a more recent one stays, under the cap', () => {
+    const { run } = harness({ dedupIdleRevisions: 3, maxDedupClients: 10 });
+    run({ type: 'put', key: 'a', value: bytes() }, 'old', 1); // rev 2
+    run({ type: 'put', key: 'b', value: bytes() }, 'new', 1); // rev 3
+    for (let i = 0; i < 3; i++) run({ type: 'put', key: 'x', value: bytes() }); // revs 4..6
+    // 'old' is 4 revisions behind, 'new' 3: only 'old' is forgotten.
+    expect(run({ type: 'put', key: 'b', value: bytes() }, 'new', 1).duplicate).toBe(true);
+    expect(run({ type: 'put', key: 'a', value: bytes() }, 'old', 1).duplicate).toBe(false);
+  });
+
   it('revokes a lease by deleting its keys in one revision', () => {
     const { store, run } = harness();
     const grant = run({ type: 'leaseGrant', ttlSeconds: 10 });
