@@ -66,12 +66,13 @@ describe('store peers on real threads with lmdb', () => {
     await host.shutdown();
 
     // Flip a byte in the payload of etcd-2's second-to-last entry record, found by the framing
-    // ([u32 length][u32 crc32][payload], payload byte 0 = 1 for an entry).
+    // ([u32 length][u32 crc32][payload], payload byte 0 = 1 for an entry). The records end
+    // where the zeros the segment was extended with begin (a length of 0).
     const walDir = join(dir, 'etcd-2', 'raft', 'wal');
     const file = join(walDir, readdirSync(walDir).filter((n) => n.endsWith('.wal')).sort().at(-1)!);
     const buf = readFileSync(file);
     const entryEnds: number[] = [];
-    for (let at = 0; at < buf.length; ) {
+    for (let at = 0; at + 8 <= buf.length && buf.readUInt32LE(at) > 0; ) {
       const end = at + 8 + buf.readUInt32LE(at);
       if (buf[at + 8] === 1) entryEnds.push(end);
       at = end;
