@@ -18,16 +18,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 export type SchedPolicy = 'batch' | 'inherit';
 
-/** Linux policy numbers, as /proc/<pid>/task/<tid>/sched shows them. */
+/** Linux policy numbers (field 41 of /proc/<pid>/task/<tid>/stat). */
 const POLICY_NAMES: Record<number, string> = { 0: 'normal', 1: 'fifo', 2: 'rr', 3: 'batch', 5: 'idle', 6: 'deadline' };
 
 /** The policy of thread `tid` of this process (the main thread by default), or null off Linux. */
 export function threadPolicy(tid: number = process.pid): string | null {
   try {
-    const text = readFileSync(`/proc/${process.pid}/task/${tid}/sched`, 'utf8');
-    const m = /^policy\s*:\s*(\d+)/m.exec(text);
-    if (!m) return null;
-    return POLICY_NAMES[Number(m[1])] ?? `policy ${m[1]}`;
+    const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: fields 3 on follow the last ')'.
+    const policy = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3];
+    if (policy === undefined || !/^\d+$/.test(policy)) return null;
+    return POLICY_NAMES[Number(policy)] ?? `policy ${policy}`;
   } catch {
     return null;
   }
