@@ -21,10 +21,13 @@ export type SchedPolicy = 'batch' | 'inherit';
 /** Linux policy numbers (field 41 of /proc/<pid>/task/<tid>/stat). */
 const POLICY_NAMES: Record<number, string> = { 0: 'normal', 1: 'fifo', 2: 'rr', 3: 'batch', 5: 'idle', 6: 'deadline' };
 
-/** The policy of thread `tid` of this process (the main thread by default), or null off Linux. */
-export function threadPolicy(tid: number = process.pid): string | null {
+/**
+ * The policy of thread `tid` of process `pid` (this process's main thread by default), or null
+ * off Linux.
+ */
+export function threadPolicy(tid: number = process.pid, pid: number = process.pid): string | null {
   try {
-    const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields 3 on follow the last ')'.
     const policy = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3];
     if (policy === undefined || !/^\d+$/.test(policy)) return null;
@@ -34,17 +37,17 @@ export function threadPolicy(tid: number = process.pid): string | null {
   }
 }
 
-/** The policy of every thread of this process, by thread id (empty off Linux). */
-export function threadPolicies(): Map<number, string> {
+/** The policy of every thread of process `pid` (this one by default), by thread id (empty off Linux). */
+export function threadPolicies(pid: number = process.pid): Map<number, string> {
   const out = new Map<number, string>();
   let tids: string[];
   try {
-    tids = readdirSync(`/proc/${process.pid}/task`);
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return out;
   }
   for (const t of tids) {
-    const p = threadPolicy(Number(t));
+    const p = threadPolicy(Number(t), pid);
     if (p !== null) out.set(Number(t), p);
   }
   return out;

@@ -3,12 +3,13 @@
  * driven with the real kubectl through the kubeconfig it writes.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadPolicies } from '../../runtime/sched.js';
 
 const KUBECTL = '/usr/bin/kubectl';
 const run = promisify(execFile);
@@ -62,13 +63,9 @@ afterAll(async () => {
 
 describe.skipIf(!haveKubectl)('npm run cluster, driven with kubectl', () => {
   it.skipIf(!haveChrt)('runs every thread of the cluster under SCHED_BATCH, and refuses an unknown --sched-policy', async () => {
-    const tasks = readdirSync(`/proc/${child.pid}/task`);
-    expect(tasks.length).toBeGreaterThan(5); // workers and V8's helpers
-    const policyOf = (t: string) => {
-      const stat = readFileSync(`/proc/${child.pid}/task/${t}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]; // field 41, the policy
-    };
-    expect(new Set(tasks.map(policyOf))).toEqual(new Set(['3'])); // SCHED_BATCH
+    const policies = threadPolicies(child.pid!);
+    expect(policies.size).toBeGreaterThan(5); // workers and V8's helpers
+    expect(new Set(policies.values())).toEqual(new Set(['batch']));
     const bad = await run(process.execPath, ['dist/cli/cluster.js', '--headless', '--data-dir', join(dir, 'unused'), '--sched-policy', 'fifo']).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
