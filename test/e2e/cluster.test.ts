@@ -10,12 +10,11 @@ import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { threadPolicies } from '../../runtime/sched.js';
+import { canSetPolicy } from '../runtime/helpers.js';
 
 const KUBECTL = '/usr/bin/kubectl';
 const run = promisify(execFile);
 const haveKubectl = existsSync(KUBECTL);
-/** ThreadHost sets its policy with util-linux's chrt, on Linux. */
-const haveChrt = process.platform === 'linux' && ['/usr/bin/chrt', '/bin/chrt'].some((p) => existsSync(p));
 if (!haveKubectl) console.warn(`skipping the cluster end-to-end tests: ${KUBECTL} is not installed`);
 
 let dir: string;
@@ -62,7 +61,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!haveKubectl)('npm run cluster, driven with kubectl', () => {
-  it.skipIf(!haveChrt)('runs every thread of the cluster under SCHED_BATCH, and refuses an unknown --sched-policy', async () => {
+  it.skipIf(!canSetPolicy)('runs every thread of the cluster under SCHED_BATCH, and refuses an unknown --sched-policy', async () => {
     const policies = threadPolicies(child.pid!);
     expect(policies.size).toBeGreaterThan(5); // workers and V8's helpers
     expect(new Set(policies.values())).toEqual(new Set(['batch']));

@@ -1,5 +1,7 @@
 // Shared helpers for the runtime suites: spec builders for both hosts, a pino logger whose
-// lines a test can read, and polling for conditions on real threads.
+// lines a test can read, polling for conditions on real threads, and whether the CPU scheduling
+// policy can be switched here.
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { ActorFactory, ActorSpec } from '../../runtime/actor.js';
@@ -98,3 +100,14 @@ export function testRouter(): Router {
     },
   });
 }
+
+/** Whether this machine can switch policies the way ThreadHost does (Linux with util-linux's chrt). */
+export const canSetPolicy = (() => {
+  if (process.platform !== 'linux') return false;
+  try {
+    execFileSync('chrt', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();

@@ -1,15 +1,15 @@
 // ThreadHost on real worker threads. Workers run the compiled tree: `node scripts/build.mjs`
 // must have run first (npm test does).
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActorUnavailableError, AskTimeoutError, MailboxFullError, UnknownActorError } from '../../runtime/errors.js';
-import { execFileSync } from 'node:child_process';
 import { threadPolicies } from '../../runtime/sched.js';
 import { AUTO_BUSY_POLL_US, ThreadHost, type ThreadHostOptions } from '../../runtime/thread-host.js';
-import { eventually, rejectionOf, threadSpec } from './helpers.js';
+import { canSetPolicy, eventually, rejectionOf, threadSpec } from './helpers.js';
 
 type Tally = Record<string, number>;
 type ThreadSpecList = ReturnType<typeof threadSpec>[];
@@ -445,17 +445,6 @@ describe('ThreadHost busy polling', () => {
     for (const s of Object.values(stats)) expect(s.busyPollUs).toBe(0);
   });
 });
-
-/** Whether this machine can switch policies the way ThreadHost does (Linux with util-linux's chrt). */
-const canSetPolicy = (() => {
-  if (process.platform !== 'linux') return false;
-  try {
-    execFileSync('chrt', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 describe.skipIf(!canSetPolicy)('ThreadHost CPU scheduling policy', () => {
   const policies = () => new Set(threadPolicies().values());
